@@ -1,0 +1,445 @@
+
+/*
+ * ngx_gravitee_module: the Mock endpoint.
+ *
+ * It makes a message every "interval", as the reference's Mock does: by
+ * default one stream per client, starting when the client subscribes, with
+ * ids "0", "1", ... (or from the id after the client's resume position).
+ * With shared=on there is one stream per worker and location, started by
+ * the first subscriber and stopped when the last one leaves: the path the
+ * broker endpoints take, where each message is made once and fanned out.
+ * Publishing to the Mock only logs the message.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_gravitee_connector.h"
+
+
+#define NGX_GRAVITEE_MOCK_UNLIMITED  ((ngx_uint_t) -1)
+
+
+typedef struct ngx_gravitee_mock_source_s  ngx_gravitee_mock_source_t;
+
+typedef struct {
+    ngx_msec_t                   interval;
+    ngx_str_t                    content;
+    ngx_uint_t                   count;
+    ngx_array_t                 *headers;    /* ngx_gravitee_pair_t */
+    ngx_array_t                 *metadata;   /* ngx_gravitee_pair_t */
+    ngx_flag_t                   shared;
+
+    ngx_gravitee_mock_source_t  *source;     /* this worker's shared stream */
+} ngx_gravitee_mock_conf_t;
+
+
+/* a stream of messages: one per client, or one shared by the location */
+
+struct ngx_gravitee_mock_source_s {
+    ngx_gravitee_mock_conf_t    *conf;
+    ngx_event_t                  timer;
+    ngx_uint_t                   next_id;
+    ngx_queue_t                  subs;       /* shared: its subscribers */
+    ngx_gravitee_sub_t          *sub;        /* per client: its subscriber */
+};
+
+
+static void *ngx_gravitee_mock_create_conf(ngx_conf_t *cf);
+static char *ngx_gravitee_mock_init_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_gravitee_mock_subscribe(void *conf,
+    ngx_gravitee_sub_t *sub);
+static ngx_uint_t ngx_gravitee_mock_first_id(ngx_gravitee_sub_t *sub);
+static ngx_gravitee_mock_source_t *ngx_gravitee_mock_source(
+    ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log);
+static void ngx_gravitee_mock_unsubscribe(void *conf,
+    ngx_gravitee_sub_t *sub);
+static void ngx_gravitee_mock_tick(ngx_event_t *ev);
+static ngx_gravitee_message_t *ngx_gravitee_mock_message(
+    ngx_gravitee_mock_source_t *src, ngx_log_t *log);
+static void ngx_gravitee_mock_end_shared(ngx_gravitee_mock_source_t *src);
+static ngx_int_t ngx_gravitee_mock_publish(void *conf,
+    ngx_gravitee_pub_t *pub);
+static void ngx_gravitee_mock_exit_process(ngx_cycle_t *cycle, void *conf);
+
+
+static ngx_gravitee_param_t  ngx_gravitee_mock_params[] = {
+
+    { ngx_string("interval"),
+      ngx_gravitee_param_msec,
+      offsetof(ngx_gravitee_mock_conf_t, interval),
+      NULL },
+
+    { ngx_string("content"),
+      ngx_gravitee_param_str,
+      offsetof(ngx_gravitee_mock_conf_t, content),
+      NULL },
+
+    { ngx_string("count"),
+      ngx_gravitee_param_num,
+      offsetof(ngx_gravitee_mock_conf_t, count),
+      NULL },
+
+    { ngx_string("header"),
+      ngx_gravitee_param_pair,
+      offsetof(ngx_gravitee_mock_conf_t, headers),
+      NULL },
+
+    { ngx_string("metadata"),
+      ngx_gravitee_param_pair,
+      offsetof(ngx_gravitee_mock_conf_t, metadata),
+      NULL },
+
+    { ngx_string("shared"),
+      ngx_gravitee_param_flag,
+      offsetof(ngx_gravitee_mock_conf_t, shared),
+      NULL },
+
+      ngx_gravitee_null_param
+};
+
+
+ngx_gravitee_endpoint_t  ngx_gravitee_mock_endpoint = {
+    ngx_string("mock"),
+    ngx_gravitee_mock_params,
+    ngx_gravitee_mock_create_conf,
+    ngx_gravitee_mock_init_conf,
+    ngx_gravitee_mock_subscribe,
+    ngx_gravitee_mock_unsubscribe,
+    ngx_gravitee_mock_publish,
+    NULL,
+    ngx_gravitee_mock_exit_process
+};
+
+
+static void *
+ngx_gravitee_mock_create_conf(ngx_conf_t *cf)
+{
+    ngx_gravitee_mock_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_gravitee_mock_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    mcf->interval = NGX_CONF_UNSET_MSEC;
+    mcf->count = NGX_CONF_UNSET_UINT;
+    mcf->shared = NGX_CONF_UNSET;
+
+    return mcf;
+}
+
+
+static char *
+ngx_gravitee_mock_init_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_gravitee_mock_conf_t *mcf = conf;
+
+    ngx_conf_init_msec_value(mcf->interval, 1000);
+    ngx_conf_init_uint_value(mcf->count, NGX_GRAVITEE_MOCK_UNLIMITED);
+    ngx_conf_init_value(mcf->shared, 0);
+
+    if (mcf->content.data == NULL) {
+        ngx_str_set(&mcf->content, "mock message");
+    }
+
+    if (mcf->interval == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "parameter \"interval\" of endpoint \"mock\" must "
+                           "be at least 1ms");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_gravitee_mock_subscribe(void *conf, ngx_gravitee_sub_t *sub)
+{
+    ngx_gravitee_mock_conf_t *mcf = conf;
+
+    ngx_gravitee_mock_source_t  *src;
+
+    if (mcf->shared) {
+        src = ngx_gravitee_mock_source(mcf, sub->log);
+        if (src == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_queue_insert_tail(&src->subs, &sub->queue);
+        sub->endpoint_data = src;
+
+        return NGX_OK;
+    }
+
+    src = ngx_alloc(sizeof(ngx_gravitee_mock_source_t), sub->log);
+    if (src == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(src, sizeof(ngx_gravitee_mock_source_t));
+
+    src->conf = mcf;
+    src->sub = sub;
+    src->next_id = ngx_gravitee_mock_first_id(sub);
+
+    src->timer.handler = ngx_gravitee_mock_tick;
+    src->timer.data = src;
+    src->timer.log = sub->log;
+    src->timer.cancelable = 1;
+
+    sub->endpoint_data = src;
+
+    if (src->next_id >= mcf->count) {
+        /* resumed past the end: the flow is already over */
+        ngx_post_event(&src->timer, &ngx_posted_events);
+        return NGX_OK;
+    }
+
+    ngx_add_timer(&src->timer, mcf->interval);
+
+    return NGX_OK;
+}
+
+
+/* the reference resumes after the given id; an unparsable one restarts */
+
+static ngx_uint_t
+ngx_gravitee_mock_first_id(ngx_gravitee_sub_t *sub)
+{
+    ngx_int_t  n;
+
+    if (sub->last_id.len == 0) {
+        return 0;
+    }
+
+    n = ngx_atoi(sub->last_id.data, sub->last_id.len);
+
+    if (n == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, sub->log, 0,
+                      "mock endpoint cannot resume after id \"%V\": not a "
+                      "number, starting from 0", &sub->last_id);
+        return 0;
+    }
+
+    return n + 1;
+}
+
+
+static ngx_gravitee_mock_source_t *
+ngx_gravitee_mock_source(ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log)
+{
+    ngx_gravitee_mock_source_t  *src;
+
+    src = mcf->source;
+
+    if (src == NULL) {
+        src = ngx_calloc(sizeof(ngx_gravitee_mock_source_t), ngx_cycle->log);
+        if (src == NULL) {
+            return NULL;
+        }
+
+        src->conf = mcf;
+        ngx_queue_init(&src->subs);
+
+        src->timer.handler = ngx_gravitee_mock_tick;
+        src->timer.data = src;
+        src->timer.log = ngx_cycle->log;
+        src->timer.cancelable = 1;
+
+        mcf->source = src;
+    }
+
+    if (ngx_queue_empty(&src->subs) && src->next_id < mcf->count) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "mock shared source %p started at id %ui",
+                      src, src->next_id);
+
+        ngx_add_timer(&src->timer, mcf->interval);
+    }
+
+    return src;
+}
+
+
+static void
+ngx_gravitee_mock_unsubscribe(void *conf, ngx_gravitee_sub_t *sub)
+{
+    ngx_gravitee_mock_conf_t *mcf = conf;
+
+    ngx_gravitee_mock_source_t  *src;
+
+    src = sub->endpoint_data;
+    sub->endpoint_data = NULL;
+
+    if (src == NULL) {
+        return;
+    }
+
+    if (!mcf->shared) {
+        if (src->timer.timer_set) {
+            ngx_del_timer(&src->timer);
+        }
+
+        if (src->timer.posted) {
+            ngx_delete_posted_event(&src->timer);
+        }
+
+        ngx_free(src);
+        return;
+    }
+
+    ngx_queue_remove(&sub->queue);
+
+    if (ngx_queue_empty(&src->subs)) {
+        if (src->timer.timer_set) {
+            ngx_del_timer(&src->timer);
+        }
+
+        ngx_log_error(NGX_LOG_INFO, sub->log, 0,
+                      "mock shared source %p stopped at id %ui: no "
+                      "subscriber left", src, src->next_id);
+    }
+}
+
+
+static void
+ngx_gravitee_mock_tick(ngx_event_t *ev)
+{
+    ngx_gravitee_mock_source_t *src = ev->data;
+
+    ngx_queue_t               *q, *next;
+    ngx_gravitee_sub_t        *sub;
+    ngx_gravitee_message_t    *msg;
+    ngx_gravitee_mock_conf_t  *mcf;
+
+    mcf = src->conf;
+
+    if (src->next_id >= mcf->count) {
+        /* only a per-client stream resumed past its end gets here */
+        src->sub->handler->end(src->sub);
+        return;
+    }
+
+    msg = ngx_gravitee_mock_message(src, ev->log);
+    if (msg == NULL) {
+        /* out of memory: try again at the next tick */
+        ngx_add_timer(ev, mcf->interval);
+        return;
+    }
+
+    src->next_id++;
+
+    if (src->next_id < mcf->count) {
+        ngx_add_timer(ev, mcf->interval);
+    }
+
+    if (!mcf->shared) {
+        sub = src->sub;
+        sub->handler->message(sub, msg);
+
+        if (src->next_id >= mcf->count) {
+            sub->handler->end(sub);
+        }
+
+        ngx_gravitee_message_unref(msg);
+        return;
+    }
+
+    /* handlers do not unsubscribe from inside the call: the list holds */
+
+    for (q = ngx_queue_head(&src->subs);
+         q != ngx_queue_sentinel(&src->subs);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
+
+        sub->handler->message(sub, msg);
+    }
+
+    ngx_gravitee_message_unref(msg);
+
+    if (src->next_id >= mcf->count) {
+        ngx_gravitee_mock_end_shared(src);
+    }
+}
+
+
+static ngx_gravitee_message_t *
+ngx_gravitee_mock_message(ngx_gravitee_mock_source_t *src, ngx_log_t *log)
+{
+    u_char                        id[NGX_INT_T_LEN];
+    ngx_gravitee_mock_conf_t     *mcf;
+    ngx_gravitee_message_init_t   init;
+
+    mcf = src->conf;
+
+    ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
+
+    init.id.data = id;
+    init.id.len = ngx_sprintf(id, "%ui", src->next_id) - id;
+
+    /* the configuration outlives every message: no copy of the content */
+    init.content = mcf->content;
+    init.wrap_content = 1;
+
+    if (mcf->headers) {
+        init.headers = mcf->headers->elts;
+        init.nheaders = mcf->headers->nelts;
+    }
+
+    if (mcf->metadata) {
+        init.metadata = mcf->metadata->elts;
+        init.nmetadata = mcf->metadata->nelts;
+    }
+
+    return ngx_gravitee_message_create(log, &init);
+}
+
+
+static void
+ngx_gravitee_mock_end_shared(ngx_gravitee_mock_source_t *src)
+{
+    ngx_queue_t         *q, *next;
+    ngx_gravitee_sub_t  *sub;
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "mock shared source %p ended: count %ui reached",
+                  src, src->conf->count);
+
+    for (q = ngx_queue_head(&src->subs);
+         q != ngx_queue_sentinel(&src->subs);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
+
+        sub->handler->end(sub);
+    }
+}
+
+
+static ngx_int_t
+ngx_gravitee_mock_publish(void *conf, ngx_gravitee_pub_t *pub)
+{
+    ngx_log_error(NGX_LOG_INFO, pub->log, 0, "Received message: %V",
+                  &pub->msg->content);
+
+    pub->rc = NGX_OK;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gravitee_mock_exit_process(ngx_cycle_t *cycle, void *conf)
+{
+    ngx_gravitee_mock_conf_t *mcf = conf;
+
+    if (mcf->source) {
+        ngx_free(mcf->source);
+        mcf->source = NULL;
+    }
+}

@@ -1,0 +1,1477 @@
+
+/*
+ * ngx_gravitee_module: the HTTP GET entrypoint.
+ *
+ * A GET collects the endpoint's messages for at most messages_limit_duration
+ * or messages_limit_count (lowered by the "limit" argument), whichever comes
+ * first, and answers them in one JSON, XML or text document chosen by the
+ * Accept header.  "cursor" resumes after a message id.  The wire format is
+ * the reference's (shared/reference/gravitee.md, section 2.1).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_gravitee_connector.h"
+
+
+typedef enum {
+    NGX_GRAVITEE_GET_JSON = 0,
+    NGX_GRAVITEE_GET_XML,
+    NGX_GRAVITEE_GET_TEXT
+} ngx_gravitee_get_format_e;
+
+
+typedef struct {
+    ngx_uint_t                  limit_count;
+    ngx_msec_t                  limit_duration;
+    ngx_flag_t                  headers_in_payload;
+    ngx_flag_t                  metadata_in_payload;
+} ngx_gravitee_get_conf_t;
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_gravitee_loc_conf_t    *glcf;
+    ngx_gravitee_get_conf_t    *conf;
+
+    ngx_gravitee_sub_t          sub;
+
+    ngx_uint_t                  format;
+    ngx_uint_t                  limit;
+    ngx_str_t                   limit_arg;   /* as given, for pagination */
+
+    ngx_array_t                 items;       /* ngx_gravitee_message_t * */
+    ngx_gravitee_message_t     *error;
+
+    ngx_event_t                 timer;       /* messages_limit_duration */
+    ngx_event_t                 finish;      /* posted: answer the batch */
+
+    unsigned                    subscribed:1;
+    unsigned                    done:1;
+} ngx_gravitee_get_ctx_t;
+
+
+/* the response under construction: a chain of buffers from r->pool */
+
+typedef struct {
+    ngx_pool_t                 *pool;
+    ngx_chain_t                *first;
+    ngx_chain_t               **last;
+    ngx_buf_t                  *buf;
+} ngx_gravitee_out_t;
+
+
+static ngx_int_t ngx_gravitee_get_match(ngx_http_request_t *r);
+static void *ngx_gravitee_get_create_conf(ngx_conf_t *cf);
+static char *ngx_gravitee_get_init_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_gravitee_get_handler(ngx_http_request_t *r,
+    ngx_gravitee_loc_conf_t *glcf, void *conf);
+static ngx_int_t ngx_gravitee_get_format(ngx_http_request_t *r,
+    ngx_uint_t *format, ngx_str_t *error);
+static ngx_int_t ngx_gravitee_get_args(ngx_http_request_t *r,
+    ngx_gravitee_get_ctx_t *ctx, ngx_str_t *error);
+static void ngx_gravitee_get_message(ngx_gravitee_sub_t *sub,
+    ngx_gravitee_message_t *msg);
+static void ngx_gravitee_get_end(ngx_gravitee_sub_t *sub);
+static void ngx_gravitee_get_timeout(ngx_event_t *ev);
+static void ngx_gravitee_get_finish(ngx_event_t *ev);
+static void ngx_gravitee_get_stop(ngx_gravitee_get_ctx_t *ctx);
+static void ngx_gravitee_get_cleanup(void *data);
+static ngx_int_t ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx);
+
+static ngx_int_t ngx_gravitee_json_batch(ngx_gravitee_get_ctx_t *ctx,
+    ngx_gravitee_out_t *out);
+static ngx_int_t ngx_gravitee_json_message(ngx_gravitee_get_ctx_t *ctx,
+    ngx_gravitee_out_t *out, ngx_gravitee_message_t *msg, ngx_uint_t all);
+static ngx_int_t ngx_gravitee_xml_batch(ngx_gravitee_get_ctx_t *ctx,
+    ngx_gravitee_out_t *out);
+static ngx_int_t ngx_gravitee_xml_message(ngx_gravitee_get_ctx_t *ctx,
+    ngx_gravitee_out_t *out, ngx_gravitee_message_t *msg, ngx_uint_t all);
+static ngx_int_t ngx_gravitee_text_batch(ngx_gravitee_get_ctx_t *ctx,
+    ngx_gravitee_out_t *out);
+static ngx_int_t ngx_gravitee_text_message(ngx_gravitee_get_ctx_t *ctx,
+    ngx_gravitee_out_t *out, ngx_gravitee_message_t *msg, ngx_uint_t all);
+
+static u_char *ngx_gravitee_out_reserve(ngx_gravitee_out_t *out, size_t n);
+static ngx_int_t ngx_gravitee_out_str(ngx_gravitee_out_t *out, u_char *data,
+    size_t len);
+static ngx_int_t ngx_gravitee_out_printf(ngx_gravitee_out_t *out,
+    size_t max, const char *fmt, ...);
+static ngx_int_t ngx_gravitee_out_json(ngx_gravitee_out_t *out,
+    ngx_str_t *s);
+static ngx_int_t ngx_gravitee_out_xml_text(ngx_gravitee_out_t *out,
+    ngx_str_t *s);
+static ngx_int_t ngx_gravitee_out_xml_cdata(ngx_gravitee_out_t *out,
+    ngx_str_t *s);
+static ngx_int_t ngx_gravitee_out_xml_name(ngx_gravitee_out_t *out,
+    ngx_str_t *s);
+static ngx_uint_t ngx_gravitee_header_first(ngx_gravitee_message_t *msg,
+    ngx_uint_t i);
+static size_t ngx_gravitee_utf8_len(u_char *p, u_char *last);
+
+#define ngx_gravitee_out_lit(out, s)                                          \
+    ngx_gravitee_out_str(out, (u_char *) s, sizeof(s) - 1)
+
+
+static ngx_gravitee_param_t  ngx_gravitee_get_params[] = {
+
+    { ngx_string("messages_limit_count"),
+      ngx_gravitee_param_num,
+      offsetof(ngx_gravitee_get_conf_t, limit_count),
+      NULL },
+
+    { ngx_string("messages_limit_duration"),
+      ngx_gravitee_param_msec,
+      offsetof(ngx_gravitee_get_conf_t, limit_duration),
+      NULL },
+
+    { ngx_string("headers_in_payload"),
+      ngx_gravitee_param_flag,
+      offsetof(ngx_gravitee_get_conf_t, headers_in_payload),
+      NULL },
+
+    { ngx_string("metadata_in_payload"),
+      ngx_gravitee_param_flag,
+      offsetof(ngx_gravitee_get_conf_t, metadata_in_payload),
+      NULL },
+
+      ngx_gravitee_null_param
+};
+
+
+ngx_gravitee_entrypoint_t  ngx_gravitee_http_get_entrypoint = {
+    ngx_string("http-get"),
+    ngx_gravitee_get_params,
+    1,
+    ngx_gravitee_get_match,
+    ngx_gravitee_get_create_conf,
+    ngx_gravitee_get_init_conf,
+    ngx_gravitee_get_handler
+};
+
+
+static ngx_gravitee_sub_handler_t  ngx_gravitee_get_sub_handler = {
+    ngx_gravitee_get_message,
+    ngx_gravitee_get_end
+};
+
+
+static ngx_str_t  ngx_gravitee_get_types[] = {
+    ngx_string("application/json"),
+    ngx_string("application/xml"),
+    ngx_string("text/plain")
+};
+
+
+static ngx_int_t
+ngx_gravitee_get_match(ngx_http_request_t *r)
+{
+    return r->method == NGX_HTTP_GET;
+}
+
+
+static void *
+ngx_gravitee_get_create_conf(ngx_conf_t *cf)
+{
+    ngx_gravitee_get_conf_t  *gcf;
+
+    gcf = ngx_pcalloc(cf->pool, sizeof(ngx_gravitee_get_conf_t));
+    if (gcf == NULL) {
+        return NULL;
+    }
+
+    gcf->limit_count = NGX_CONF_UNSET_UINT;
+    gcf->limit_duration = NGX_CONF_UNSET_MSEC;
+    gcf->headers_in_payload = NGX_CONF_UNSET;
+    gcf->metadata_in_payload = NGX_CONF_UNSET;
+
+    return gcf;
+}
+
+
+static char *
+ngx_gravitee_get_init_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_gravitee_get_conf_t *gcf = conf;
+
+    ngx_conf_init_uint_value(gcf->limit_count, 500);
+    ngx_conf_init_msec_value(gcf->limit_duration, 5000);
+    ngx_conf_init_value(gcf->headers_in_payload, 0);
+    ngx_conf_init_value(gcf->metadata_in_payload, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_gravitee_get_handler(ngx_http_request_t *r,
+    ngx_gravitee_loc_conf_t *glcf, void *conf)
+{
+    ngx_int_t                rc;
+    ngx_str_t                error;
+    ngx_uint_t               format;
+    ngx_pool_cleanup_t      *cln;
+    ngx_gravitee_get_ctx_t  *ctx;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    format = NGX_GRAVITEE_GET_TEXT;
+
+    rc = ngx_gravitee_get_format(r, &format, &error);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_gravitee_get_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->glcf = glcf;
+    ctx->conf = conf;
+    ctx->format = format;
+    ctx->limit = ctx->conf->limit_count;
+
+    rc = ngx_gravitee_get_args(r, ctx, &error);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_array_init(&ctx->items, r->pool, ngx_min(ctx->limit, 16) + 1,
+                       sizeof(ngx_gravitee_message_t *))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_gravitee_get_cleanup;
+    cln->data = ctx;
+
+    ctx->timer.handler = ngx_gravitee_get_timeout;
+    ctx->timer.data = ctx;
+    ctx->timer.log = r->connection->log;
+
+    ctx->finish.handler = ngx_gravitee_get_finish;
+    ctx->finish.data = ctx;
+    ctx->finish.log = r->connection->log;
+
+    ctx->sub.handler = &ngx_gravitee_get_sub_handler;
+    ctx->sub.data = ctx;
+    ctx->sub.log = r->connection->log;
+
+    if (ctx->limit == 0) {
+        /* nothing is wanted: answer the empty batch at once */
+        ctx->done = 1;
+        return ngx_gravitee_get_send(ctx);
+    }
+
+    if (ngx_gravitee_subscribe(glcf, &ctx->sub) != NGX_OK) {
+        static ngx_str_t  unavailable = ngx_string("Endpoint unavailable");
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "http-get on \"%V\": subscribing to endpoint \"%V\" "
+                      "failed", &glcf->name, &glcf->endpoint->name);
+
+        return ngx_gravitee_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       &unavailable);
+    }
+
+    ctx->subscribed = 1;
+
+    if (ctx->conf->limit_duration) {
+        ngx_add_timer(&ctx->timer, ctx->conf->limit_duration);
+    }
+
+    /* a client that leaves mid-window ends the request, and the cleanup */
+    r->read_event_handler = ngx_http_test_reading;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Every Accept line counts.  The highest q-value wins among the three types
+ * we speak, the client's order breaking ties; "*" stands for JSON; no Accept
+ * means text, as in the reference.
+ */
+
+static ngx_int_t
+ngx_gravitee_get_format(ngx_http_request_t *r, ngx_uint_t *format,
+    ngx_str_t *msg)
+{
+    u_char           *p, *last, *start, *end, *semi, *q;
+    size_t            len;
+    ngx_int_t         best, quality, best_quality;
+    ngx_uint_t        i, t, lines;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    best = -1;
+    best_quality = 0;
+    lines = 0;
+    len = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("Accept") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
+                               sizeof("Accept") - 1) != 0)
+        {
+            continue;
+        }
+
+        lines++;
+        len += h[i].value.len + 2;
+
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        while (p < last) {
+            while (p < last && (*p == ' ' || *p == ',')) {
+                p++;
+            }
+
+            start = p;
+
+            while (p < last && *p != ',') {
+                p++;
+            }
+
+            end = p;
+
+            semi = ngx_strlchr(start, end, ';');
+            quality = 1000;
+
+            if (semi) {
+                q = ngx_strlcasestrn(semi, end, (u_char *) "q=", 2 - 1);
+                if (q) {
+                    quality = ngx_atofp(q + 2, end - q - 2, 3);
+                    if (quality == NGX_ERROR) {
+                        quality = 0;
+                    }
+                }
+
+                end = semi;
+            }
+
+            while (end > start && end[-1] == ' ') {
+                end--;
+            }
+
+            if (quality <= best_quality || end == start) {
+                continue;
+            }
+
+            for (t = 0; t < 3; t++) {
+                if ((size_t) (end - start) == ngx_gravitee_get_types[t].len
+                    && ngx_strncasecmp(start, ngx_gravitee_get_types[t].data,
+                                       end - start) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (t == 3 && end - start == 3
+                && ngx_strncmp(start, "*/*", 3) == 0)
+            {
+                t = NGX_GRAVITEE_GET_JSON;
+            }
+
+            if (t < 3) {
+                best = t;
+                best_quality = quality;
+            }
+        }
+    }
+
+    if (lines == 0 || (best == -1 && len == 2 * lines)) {
+        /* no Accept, or only empty ones */
+        *format = NGX_GRAVITEE_GET_TEXT;
+        return NGX_OK;
+    }
+
+    if (best >= 0) {
+        *format = best;
+        return NGX_OK;
+    }
+
+    /* "Unsupported accept header: [a, b]", the lines as Java lists them */
+
+    msg->data = ngx_pnalloc(r->pool,
+                            sizeof("Unsupported accept header: []") + len);
+    if (msg->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(msg->data, "Unsupported accept header: [",
+                   sizeof("Unsupported accept header: [") - 1);
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+    lines = 0;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Accept") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
+                               sizeof("Accept") - 1) == 0)
+        {
+            if (lines++) {
+                *p++ = ','; *p++ = ' ';
+            }
+
+            p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+        }
+    }
+
+    *p++ = ']';
+    msg->len = p - msg->data;
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_gravitee_get_args(ngx_http_request_t *r, ngx_gravitee_get_ctx_t *ctx,
+    ngx_str_t *msg)
+{
+    u_char     *dst, *src;
+    ngx_int_t   n;
+    ngx_str_t   value;
+
+    if (ngx_http_arg(r, (u_char *) "limit", 5, &value) == NGX_OK) {
+        n = ngx_atoi(value.data, value.len);
+
+        if (n == NGX_ERROR) {
+            msg->len = sizeof("Invalid limit \"\": a whole number of "
+                              "messages is expected") - 1 + value.len;
+            msg->data = ngx_pnalloc(r->pool, msg->len);
+            if (msg->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_sprintf(msg->data, "Invalid limit \"%V\": a whole number of "
+                        "messages is expected", &value);
+
+            return NGX_DECLINED;
+        }
+
+        ctx->limit = ngx_min(ctx->limit, (ngx_uint_t) n);
+        ctx->limit_arg = value;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "cursor", 6, &value) == NGX_OK
+        && value.len)
+    {
+        dst = ngx_pnalloc(r->pool, value.len);
+        if (dst == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->sub.last_id.data = dst;
+        src = value.data;
+        ngx_unescape_uri(&dst, &src, value.len, 0);
+        ctx->sub.last_id.len = dst - ctx->sub.last_id.data;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gravitee_get_message(ngx_gravitee_sub_t *sub, ngx_gravitee_message_t *msg)
+{
+    ngx_gravitee_get_ctx_t *ctx = sub->data;
+
+    ngx_gravitee_message_t  **item;
+
+    if (ctx->done) {
+        return;
+    }
+
+    if (msg->error) {
+        ctx->error = ngx_gravitee_message_ref(msg);
+        ngx_gravitee_get_end(sub);
+        return;
+    }
+
+    item = ngx_array_push(&ctx->items);
+    if (item == NULL) {
+        ngx_gravitee_get_end(sub);
+        return;
+    }
+
+    *item = ngx_gravitee_message_ref(msg);
+
+    if (ctx->items.nelts >= ctx->limit) {
+        ngx_gravitee_get_end(sub);
+    }
+}
+
+
+static void
+ngx_gravitee_get_end(ngx_gravitee_sub_t *sub)
+{
+    ngx_gravitee_get_ctx_t *ctx = sub->data;
+
+    if (ctx->done) {
+        return;
+    }
+
+    ctx->done = 1;
+    ngx_post_event(&ctx->finish, &ngx_posted_events);
+}
+
+
+static void
+ngx_gravitee_get_timeout(ngx_event_t *ev)
+{
+    ngx_gravitee_get_ctx_t *ctx = ev->data;
+
+    ngx_gravitee_get_end(&ctx->sub);
+}
+
+
+static void
+ngx_gravitee_get_finish(ngx_event_t *ev)
+{
+    ngx_gravitee_get_ctx_t *ctx = ev->data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_gravitee_get_stop(ctx);
+
+    ngx_http_finalize_request(r, ngx_gravitee_get_send(ctx));
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_gravitee_get_stop(ngx_gravitee_get_ctx_t *ctx)
+{
+    if (ctx->subscribed) {
+        ctx->subscribed = 0;
+        ngx_gravitee_unsubscribe(ctx->glcf, &ctx->sub);
+    }
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+
+    if (ctx->finish.posted) {
+        ngx_delete_posted_event(&ctx->finish);
+    }
+}
+
+
+static void
+ngx_gravitee_get_cleanup(void *data)
+{
+    ngx_gravitee_get_ctx_t *ctx = data;
+
+    ngx_uint_t                i;
+    ngx_gravitee_message_t  **item;
+
+    ngx_gravitee_get_stop(ctx);
+
+    item = ctx->items.elts;
+
+    for (i = 0; i < ctx->items.nelts; i++) {
+        ngx_gravitee_message_unref(item[i]);
+    }
+
+    ctx->items.nelts = 0;
+
+    if (ctx->error) {
+        ngx_gravitee_message_unref(ctx->error);
+        ctx->error = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+    ngx_gravitee_out_t   out;
+
+    r = ctx->request;
+
+    out.pool = r->pool;
+    out.first = NULL;
+    out.last = &out.first;
+    out.buf = NULL;
+
+    switch (ctx->format) {
+
+    case NGX_GRAVITEE_GET_JSON:
+        rc = ngx_gravitee_json_batch(ctx, &out);
+        break;
+
+    case NGX_GRAVITEE_GET_XML:
+        rc = ngx_gravitee_xml_batch(ctx, &out);
+        break;
+
+    default: /* NGX_GRAVITEE_GET_TEXT */
+        rc = ngx_gravitee_text_batch(ctx, &out);
+    }
+
+    if (rc != NGX_OK || out.buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    out.buf->last_buf = (r == r->main) ? 1 : 0;
+    out.buf->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_type = ngx_gravitee_get_types[ctx->format];
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, out.first);
+}
+
+
+static ngx_int_t
+ngx_gravitee_json_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
+{
+    ngx_uint_t                i;
+    ngx_gravitee_message_t  **item, *last;
+
+    item = ctx->items.elts;
+    last = NULL;
+
+    if (ngx_gravitee_out_lit(out, "{\"items\":[") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ctx->items.nelts; i++) {
+        if ((i && ngx_gravitee_out_lit(out, ",") != NGX_OK)
+            || ngx_gravitee_json_message(ctx, out, item[i], 0) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (item[i]->id.len) {
+            last = item[i];
+        }
+    }
+
+    if (ngx_gravitee_out_lit(out, "]") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->error
+        && (ngx_gravitee_out_lit(out, ",\"error\":") != NGX_OK
+            || ngx_gravitee_json_message(ctx, out, ctx->error, 1) != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if (last) {
+        if (ngx_gravitee_out_lit(out, ",\"pagination\":{\"nextCursor\":\"")
+               != NGX_OK
+            || ngx_gravitee_out_json(out, &last->id) != NGX_OK
+            || ngx_gravitee_out_lit(out, "\"") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ctx->limit_arg.data
+            && (ngx_gravitee_out_lit(out, ",\"limit\":\"") != NGX_OK
+                || ngx_gravitee_out_json(out, &ctx->limit_arg) != NGX_OK
+                || ngx_gravitee_out_lit(out, "\"") != NGX_OK))
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_gravitee_out_lit(out, "}") != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_gravitee_out_lit(out, "}");
+}
+
+
+/* headers group their values by name: {"h":["v1","v2"]} */
+
+static ngx_int_t
+ngx_gravitee_json_message(ngx_gravitee_get_ctx_t *ctx,
+    ngx_gravitee_out_t *out, ngx_gravitee_message_t *msg, ngx_uint_t all)
+{
+    ngx_uint_t            i, j, n;
+    ngx_gravitee_pair_t  *h, *m;
+
+    if (ngx_gravitee_out_lit(out, "{") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (msg->id.len
+        && (ngx_gravitee_out_lit(out, "\"id\":\"") != NGX_OK
+            || ngx_gravitee_out_json(out, &msg->id) != NGX_OK
+            || ngx_gravitee_out_lit(out, "\",") != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_gravitee_out_lit(out, "\"content\":\"") != NGX_OK
+        || ngx_gravitee_out_json(out, &msg->content) != NGX_OK
+        || ngx_gravitee_out_lit(out, "\"") != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (all || ctx->conf->headers_in_payload) {
+        if (ngx_gravitee_out_lit(out, ",\"headers\":{") != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        h = msg->headers;
+        n = 0;
+
+        for (i = 0; i < msg->nheaders; i++) {
+            if (ngx_gravitee_header_first(msg, i) != i) {
+                continue;
+            }
+
+            if ((n++ && ngx_gravitee_out_lit(out, ",") != NGX_OK)
+                || ngx_gravitee_out_lit(out, "\"") != NGX_OK
+                || ngx_gravitee_out_json(out, &h[i].name) != NGX_OK
+                || ngx_gravitee_out_lit(out, "\":[") != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            for (j = i; j < msg->nheaders; j++) {
+                if (ngx_gravitee_header_first(msg, j) != i) {
+                    continue;
+                }
+
+                if ((j != i && ngx_gravitee_out_lit(out, ",") != NGX_OK)
+                    || ngx_gravitee_out_lit(out, "\"") != NGX_OK
+                    || ngx_gravitee_out_json(out, &h[j].value) != NGX_OK
+                    || ngx_gravitee_out_lit(out, "\"") != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+            if (ngx_gravitee_out_lit(out, "]") != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_gravitee_out_lit(out, "}") != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (all || ctx->conf->metadata_in_payload) {
+        if (ngx_gravitee_out_printf(out, 64, ",\"metadata\":{"
+                                    "\"sourceTimestamp\":%L", msg->timestamp)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        m = msg->metadata;
+
+        for (i = 0; i < msg->nmetadata; i++) {
+            if (ngx_gravitee_out_lit(out, ",\"") != NGX_OK
+                || ngx_gravitee_out_json(out, &m[i].name) != NGX_OK
+                || ngx_gravitee_out_lit(out, "\":\"") != NGX_OK
+                || ngx_gravitee_out_json(out, &m[i].value) != NGX_OK
+                || ngx_gravitee_out_lit(out, "\"") != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_gravitee_out_lit(out, "}") != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_gravitee_out_lit(out, "}");
+}
+
+
+static ngx_int_t
+ngx_gravitee_xml_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
+{
+    ngx_uint_t                i;
+    ngx_gravitee_message_t  **item, *last;
+
+    item = ctx->items.elts;
+    last = NULL;
+
+    if (ngx_gravitee_out_lit(out, "<response><items>") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ctx->items.nelts; i++) {
+        if (ngx_gravitee_out_lit(out, "<item>") != NGX_OK
+            || ngx_gravitee_xml_message(ctx, out, item[i], 0) != NGX_OK
+            || ngx_gravitee_out_lit(out, "</item>") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (item[i]->id.len) {
+            last = item[i];
+        }
+    }
+
+    if (ngx_gravitee_out_lit(out, "</items>") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->error
+        && (ngx_gravitee_out_lit(out, "<error>") != NGX_OK
+            || ngx_gravitee_xml_message(ctx, out, ctx->error, 1) != NGX_OK
+            || ngx_gravitee_out_lit(out, "</error>") != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if (last) {
+        if (ngx_gravitee_out_lit(out, "<pagination><nextCursor>") != NGX_OK
+            || ngx_gravitee_out_xml_text(out, &last->id) != NGX_OK
+            || ngx_gravitee_out_lit(out, "</nextCursor>") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ctx->limit_arg.data
+            && (ngx_gravitee_out_lit(out, "<limit>") != NGX_OK
+                || ngx_gravitee_out_xml_text(out, &ctx->limit_arg) != NGX_OK
+                || ngx_gravitee_out_lit(out, "</limit>") != NGX_OK))
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_gravitee_out_lit(out, "</pagination>") != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_gravitee_out_lit(out, "</response>");
+}
+
+
+/* header values joined by ",": <headers><h>v1,v2</h></headers> */
+
+static ngx_int_t
+ngx_gravitee_xml_message(ngx_gravitee_get_ctx_t *ctx,
+    ngx_gravitee_out_t *out, ngx_gravitee_message_t *msg, ngx_uint_t all)
+{
+    ngx_uint_t            i, j;
+    ngx_gravitee_pair_t  *h, *m;
+
+    if (msg->id.len
+        && (ngx_gravitee_out_lit(out, "<id>") != NGX_OK
+            || ngx_gravitee_out_xml_text(out, &msg->id) != NGX_OK
+            || ngx_gravitee_out_lit(out, "</id>") != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_gravitee_out_lit(out, "<content>") != NGX_OK
+        || ngx_gravitee_out_xml_cdata(out, &msg->content) != NGX_OK
+        || ngx_gravitee_out_lit(out, "</content>") != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (all || ctx->conf->headers_in_payload) {
+        if (ngx_gravitee_out_lit(out, "<headers>") != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        h = msg->headers;
+
+        for (i = 0; i < msg->nheaders; i++) {
+            if (ngx_gravitee_header_first(msg, i) != i) {
+                continue;
+            }
+
+            if (ngx_gravitee_out_lit(out, "<") != NGX_OK
+                || ngx_gravitee_out_xml_name(out, &h[i].name) != NGX_OK
+                || ngx_gravitee_out_lit(out, ">") != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            for (j = i; j < msg->nheaders; j++) {
+                if (ngx_gravitee_header_first(msg, j) != i) {
+                    continue;
+                }
+
+                if ((j != i && ngx_gravitee_out_lit(out, ",") != NGX_OK)
+                    || ngx_gravitee_out_xml_text(out, &h[j].value) != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+            if (ngx_gravitee_out_lit(out, "</") != NGX_OK
+                || ngx_gravitee_out_xml_name(out, &h[i].name) != NGX_OK
+                || ngx_gravitee_out_lit(out, ">") != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_gravitee_out_lit(out, "</headers>") != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (all || ctx->conf->metadata_in_payload) {
+        if (ngx_gravitee_out_printf(out, 80, "<metadata><sourceTimestamp>%L"
+                                    "</sourceTimestamp>", msg->timestamp)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        m = msg->metadata;
+
+        for (i = 0; i < msg->nmetadata; i++) {
+            if (ngx_gravitee_out_lit(out, "<") != NGX_OK
+                || ngx_gravitee_out_xml_name(out, &m[i].name) != NGX_OK
+                || ngx_gravitee_out_lit(out, ">") != NGX_OK
+                || ngx_gravitee_out_xml_text(out, &m[i].value) != NGX_OK
+                || ngx_gravitee_out_lit(out, "</") != NGX_OK
+                || ngx_gravitee_out_xml_name(out, &m[i].name) != NGX_OK
+                || ngx_gravitee_out_lit(out, ">") != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_gravitee_out_lit(out, "</metadata>") != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "items\n", each item as "item\nid: 0\ncontent: ...\n" with a blank line
+ * between items, then "\npagination\nnextCursor: 3[\nlimit: 5]" and no
+ * final newline, as the reference writes it.
+ */
+
+static ngx_int_t
+ngx_gravitee_text_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
+{
+    ngx_uint_t                i;
+    ngx_gravitee_message_t  **item, *last;
+
+    item = ctx->items.elts;
+    last = NULL;
+
+    if (ngx_gravitee_out_lit(out, "items\n") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ctx->items.nelts; i++) {
+        if ((i && ngx_gravitee_out_lit(out, "\n") != NGX_OK)
+            || ngx_gravitee_out_lit(out, "item\n") != NGX_OK
+            || ngx_gravitee_text_message(ctx, out, item[i], 0) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (item[i]->id.len) {
+            last = item[i];
+        }
+    }
+
+    if (ctx->error
+        && (ngx_gravitee_out_lit(out, "\nerror\n") != NGX_OK
+            || ngx_gravitee_text_message(ctx, out, ctx->error, 1) != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if (last) {
+        if (ngx_gravitee_out_lit(out, "\npagination\nnextCursor: ") != NGX_OK
+            || ngx_gravitee_out_str(out, last->id.data, last->id.len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ctx->limit_arg.data
+            && (ngx_gravitee_out_lit(out, "\nlimit: ") != NGX_OK
+                || ngx_gravitee_out_str(out, ctx->limit_arg.data,
+                                        ctx->limit_arg.len)
+                   != NGX_OK))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* maps as Java prints them: headers: {h=[v1, v2]}, metadata: {k=v} */
+
+static ngx_int_t
+ngx_gravitee_text_message(ngx_gravitee_get_ctx_t *ctx,
+    ngx_gravitee_out_t *out, ngx_gravitee_message_t *msg, ngx_uint_t all)
+{
+    ngx_uint_t            i, j, n;
+    ngx_gravitee_pair_t  *h, *m;
+
+    if (msg->id.len
+        && (ngx_gravitee_out_lit(out, "id: ") != NGX_OK
+            || ngx_gravitee_out_str(out, msg->id.data, msg->id.len) != NGX_OK
+            || ngx_gravitee_out_lit(out, "\n") != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_gravitee_out_lit(out, "content: ") != NGX_OK
+        || ngx_gravitee_out_str(out, msg->content.data, msg->content.len)
+           != NGX_OK
+        || ngx_gravitee_out_lit(out, "\n") != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (all || ctx->conf->headers_in_payload) {
+        if (ngx_gravitee_out_lit(out, "headers: {") != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        h = msg->headers;
+        n = 0;
+
+        for (i = 0; i < msg->nheaders; i++) {
+            if (ngx_gravitee_header_first(msg, i) != i) {
+                continue;
+            }
+
+            if ((n++ && ngx_gravitee_out_lit(out, ", ") != NGX_OK)
+                || ngx_gravitee_out_str(out, h[i].name.data, h[i].name.len)
+                   != NGX_OK
+                || ngx_gravitee_out_lit(out, "=[") != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            for (j = i; j < msg->nheaders; j++) {
+                if (ngx_gravitee_header_first(msg, j) != i) {
+                    continue;
+                }
+
+                if ((j != i && ngx_gravitee_out_lit(out, ", ") != NGX_OK)
+                    || ngx_gravitee_out_str(out, h[j].value.data,
+                                            h[j].value.len)
+                       != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+            if (ngx_gravitee_out_lit(out, "]") != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_gravitee_out_lit(out, "}\n") != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (all || ctx->conf->metadata_in_payload) {
+        if (ngx_gravitee_out_printf(out, 64, "metadata: {sourceTimestamp=%L",
+                                    msg->timestamp)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        m = msg->metadata;
+
+        for (i = 0; i < msg->nmetadata; i++) {
+            if (ngx_gravitee_out_lit(out, ", ") != NGX_OK
+                || ngx_gravitee_out_str(out, m[i].name.data, m[i].name.len)
+                   != NGX_OK
+                || ngx_gravitee_out_lit(out, "=") != NGX_OK
+                || ngx_gravitee_out_str(out, m[i].value.data, m[i].value.len)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_gravitee_out_lit(out, "}\n") != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the index of the first header with the same name as header i */
+
+static ngx_uint_t
+ngx_gravitee_header_first(ngx_gravitee_message_t *msg, ngx_uint_t i)
+{
+    ngx_uint_t  j;
+
+    for (j = 0; j < i; j++) {
+        if (msg->headers[j].name.len == msg->headers[i].name.len
+            && ngx_strncasecmp(msg->headers[j].name.data,
+                               msg->headers[i].name.data,
+                               msg->headers[i].name.len) == 0)
+        {
+            return j;
+        }
+    }
+
+    return i;
+}
+
+
+static u_char *
+ngx_gravitee_out_reserve(ngx_gravitee_out_t *out, size_t n)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    b = out->buf;
+
+    if (b && (size_t) (b->end - b->last) >= n) {
+        return b->last;
+    }
+
+    b = ngx_create_temp_buf(out->pool, ngx_max(n, 4096));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    cl = ngx_alloc_chain_link(out->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    *out->last = cl;
+    out->last = &cl->next;
+    out->buf = b;
+
+    return b->last;
+}
+
+
+static ngx_int_t
+ngx_gravitee_out_str(ngx_gravitee_out_t *out, u_char *data, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_gravitee_out_reserve(out, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->buf->last = ngx_cpymem(p, data, len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gravitee_out_printf(ngx_gravitee_out_t *out, size_t max,
+    const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    p = ngx_gravitee_out_reserve(out, max);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    va_start(args, fmt);
+    out->buf->last = ngx_vslprintf(p, p + max, fmt, args);
+    va_end(args);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A JSON string body: quotes, backslashes and control characters escaped,
+ * and bytes that are not UTF-8 replaced by U+FFFD, so that any payload
+ * makes a valid document.
+ */
+
+static ngx_int_t
+ngx_gravitee_out_json(ngx_gravitee_out_t *out, ngx_str_t *s)
+{
+    u_char  *p, *last, *dst;
+    size_t   n;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    dst = ngx_gravitee_out_reserve(out, s->len * 6);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = s->data;
+    last = s->data + s->len;
+
+    while (p < last) {
+
+        if (*p >= 0x80) {
+            n = ngx_gravitee_utf8_len(p, last);
+
+            if (n == 0) {
+                dst = ngx_cpymem(dst, "\\ufffd", 6);
+                p++;
+                continue;
+            }
+
+            dst = ngx_cpymem(dst, p, n);
+            p += n;
+            continue;
+        }
+
+        switch (*p) {
+
+        case '"':
+        case '\\':
+            *dst++ = '\\';
+            *dst++ = *p;
+            break;
+
+        case '\n':
+            *dst++ = '\\'; *dst++ = 'n';
+            break;
+
+        case '\r':
+            *dst++ = '\\'; *dst++ = 'r';
+            break;
+
+        case '\t':
+            *dst++ = '\\'; *dst++ = 't';
+            break;
+
+        default:
+            if (*p < 0x20) {
+                dst = ngx_cpymem(dst, "\\u00", 4);
+                *dst++ = hex[*p >> 4];
+                *dst++ = hex[*p & 0xf];
+
+            } else {
+                *dst++ = *p;
+            }
+        }
+
+        p++;
+    }
+
+    out->buf->last = dst;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gravitee_out_xml_text(ngx_gravitee_out_t *out, ngx_str_t *s)
+{
+    u_char  *p, *last, *dst;
+
+    dst = ngx_gravitee_out_reserve(out, s->len * 6);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p++) {
+        switch (*p) {
+        case '<':
+            dst = ngx_cpymem(dst, "&lt;", 4);
+            break;
+        case '>':
+            dst = ngx_cpymem(dst, "&gt;", 4);
+            break;
+        case '&':
+            dst = ngx_cpymem(dst, "&amp;", 5);
+            break;
+        case '"':
+            dst = ngx_cpymem(dst, "&quot;", 6);
+            break;
+        default:
+            *dst++ = *p;
+        }
+    }
+
+    out->buf->last = dst;
+
+    return NGX_OK;
+}
+
+
+/* CDATA cannot hold "]]>": the section is closed and reopened around it */
+
+static ngx_int_t
+ngx_gravitee_out_xml_cdata(ngx_gravitee_out_t *out, ngx_str_t *s)
+{
+    u_char  *p, *last, *dst;
+
+    dst = ngx_gravitee_out_reserve(out, sizeof("<![CDATA[]]>") + s->len * 5);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = ngx_cpymem(dst, "<![CDATA[", 9);
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p++) {
+        if (*p == '>' && p - s->data >= 2 && p[-1] == ']' && p[-2] == ']') {
+            dst = ngx_cpymem(dst, "]]><![CDATA[>", 13);
+            continue;
+        }
+
+        *dst++ = *p;
+    }
+
+    out->buf->last = ngx_cpymem(dst, "]]>", 3);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Header and metadata names become element names: a character not allowed
+ * there is written _xHH_ (and a leading digit, dot or hyphen too), the way
+ * XmlConvert.EncodeName does, so no name breaks or injects into the document.
+ */
+
+static ngx_int_t
+ngx_gravitee_out_xml_name(ngx_gravitee_out_t *out, ngx_str_t *s)
+{
+    u_char  *p, *last, *dst;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    dst = ngx_gravitee_out_reserve(out, s->len * 6 + 6);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (s->len == 0) {
+        out->buf->last = ngx_cpymem(dst, "_", 1);
+        return NGX_OK;
+    }
+
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+            || *p == '_'
+            || (p != s->data
+                && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '.')))
+        {
+            *dst++ = *p;
+            continue;
+        }
+
+        *dst++ = '_'; *dst++ = 'x';
+        *dst++ = hex[*p >> 4];
+        *dst++ = hex[*p & 0xf];
+        *dst++ = '_';
+    }
+
+    out->buf->last = dst;
+
+    return NGX_OK;
+}
+
+
+/* the length of a valid UTF-8 sequence at p, or 0 */
+
+static size_t
+ngx_gravitee_utf8_len(u_char *p, u_char *last)
+{
+    u_char  *start;
+
+    start = p;
+
+    if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
+        return 0;
+    }
+
+    return p - start;
+}

@@ -1,0 +1,212 @@
+
+/*
+ * ngx_gravitee_module: the interface between entrypoints and endpoints.
+ *
+ * An entrypoint speaks to web clients (http-get, websocket, sse, http-post,
+ * webhook); an endpoint speaks to a broker (mock, kafka, mqtt).  Neither
+ * knows the other: they meet here, through three things.
+ *
+ *   parameters    each connector lists its "key=value" parameters in a table
+ *                 of ngx_gravitee_param_t, parsed by the core, so that every
+ *                 directive reports errors the same way;
+ *
+ *   subscription  an entrypoint fills an ngx_gravitee_sub_t (its handlers,
+ *                 the position to resume from) and calls subscribe(); the
+ *                 endpoint calls sub->handler->message() for each message,
+ *                 then ->end() when the stream is over, or ->message() with
+ *                 an error message (msg->error) and ->end().  A broker
+ *                 endpoint keeps one connection per worker and location and
+ *                 fans each message out to all of its subscriptions;
+ *
+ *   publication   an entrypoint fills an ngx_gravitee_pub_t around one
+ *                 message and calls publish(): NGX_OK means the endpoint has
+ *                 it, NGX_ERROR means it failed (pub->status, pub->error),
+ *                 NGX_AGAIN means pub->done() will be called later, from the
+ *                 event loop, once the broker acknowledged (or refused) it.
+ *
+ * Rules that keep both sides simple:
+ *   - the endpoint calls the handlers from the event loop only, never from a
+ *     broker library's thread;
+ *   - a handler takes a reference on a message it keeps
+ *     (ngx_gravitee_message_ref) and must not unsubscribe, nor free the
+ *     subscription, from inside the call: it posts an event to do so;
+ *   - handlers are not called once unsubscribe() has returned, nor done()
+ *     once cancel() has returned.
+ */
+
+
+#ifndef _NGX_GRAVITEE_CONNECTOR_H_INCLUDED_
+#define _NGX_GRAVITEE_CONNECTOR_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_gravitee_message.h"
+
+
+typedef struct ngx_gravitee_param_s       ngx_gravitee_param_t;
+typedef struct ngx_gravitee_sub_s         ngx_gravitee_sub_t;
+typedef struct ngx_gravitee_pub_s         ngx_gravitee_pub_t;
+typedef struct ngx_gravitee_entrypoint_s  ngx_gravitee_entrypoint_t;
+typedef struct ngx_gravitee_endpoint_s    ngx_gravitee_endpoint_t;
+typedef struct ngx_gravitee_loc_conf_s    ngx_gravitee_loc_conf_t;
+
+
+/* parameters: "key=value" words of a directive, like ngx_command_t */
+
+typedef char *(*ngx_gravitee_param_set_pt)(ngx_conf_t *cf,
+    ngx_gravitee_param_t *param, ngx_str_t *value, void *conf);
+
+struct ngx_gravitee_param_s {
+    ngx_str_t                   name;
+    ngx_gravitee_param_set_pt   set;
+    ngx_uint_t                  offset;
+    void                       *post;        /* e.g. the minimum of a msec */
+};
+
+#define ngx_gravitee_null_param  { ngx_null_string, NULL, 0, NULL }
+
+char *ngx_gravitee_param_flag(ngx_conf_t *cf, ngx_gravitee_param_t *param,
+    ngx_str_t *value, void *conf);            /* on|off -> ngx_flag_t */
+char *ngx_gravitee_param_msec(ngx_conf_t *cf, ngx_gravitee_param_t *param,
+    ngx_str_t *value, void *conf);            /* 5s, 500ms -> ngx_msec_t */
+char *ngx_gravitee_param_size(ngx_conf_t *cf, ngx_gravitee_param_t *param,
+    ngx_str_t *value, void *conf);            /* 1m, 64k -> size_t */
+char *ngx_gravitee_param_num(ngx_conf_t *cf, ngx_gravitee_param_t *param,
+    ngx_str_t *value, void *conf);            /* 500 -> ngx_uint_t */
+char *ngx_gravitee_param_str(ngx_conf_t *cf, ngx_gravitee_param_t *param,
+    ngx_str_t *value, void *conf);            /* any -> ngx_str_t */
+char *ngx_gravitee_param_pair(ngx_conf_t *cf, ngx_gravitee_param_t *param,
+    ngx_str_t *value, void *conf);            /* Name:value, repeatable ->
+                                                 ngx_array_t * of pairs */
+char *ngx_gravitee_param_list(ngx_conf_t *cf, ngx_gravitee_param_t *param,
+    ngx_str_t *value, void *conf);            /* a,b,c -> ngx_array_t * of
+                                                 ngx_str_t */
+
+
+/* subscription: broker -> client */
+
+typedef struct {
+    /* one message, or an endpoint failure (msg->error) */
+    void  (*message)(ngx_gravitee_sub_t *sub, ngx_gravitee_message_t *msg);
+    /* the endpoint's flow is over (a Mock count reached, a failure) */
+    void  (*end)(ngx_gravitee_sub_t *sub);
+} ngx_gravitee_sub_handler_t;
+
+
+struct ngx_gravitee_sub_s {
+    ngx_gravitee_sub_handler_t *handler;
+    void                       *data;        /* the entrypoint's client */
+    ngx_log_t                  *log;
+
+    ngx_str_t                   last_id;     /* resume after this id, if any:
+                                                cursor, Last-Event-ID */
+
+    /* owned by the endpoint while subscribed */
+    void                       *endpoint_data;
+    ngx_queue_t                 queue;       /* in a shared source's list */
+};
+
+
+/* publication: client -> broker */
+
+struct ngx_gravitee_pub_s {
+    ngx_gravitee_message_t     *msg;
+    void                      (*done)(ngx_gravitee_pub_t *pub);
+    void                       *data;        /* the entrypoint's client */
+    ngx_log_t                  *log;
+
+    /* the outcome, set by the endpoint before NGX_ERROR or done() */
+    ngx_int_t                   rc;          /* NGX_OK or NGX_ERROR */
+    ngx_uint_t                  status;      /* HTTP status of a failure */
+    ngx_str_t                   error;       /* its text, static or in msg */
+
+    void                       *endpoint_data;
+};
+
+
+struct ngx_gravitee_endpoint_s {
+    ngx_str_t                   name;
+    ngx_gravitee_param_t       *params;
+
+    void                     *(*create_conf)(ngx_conf_t *cf);
+    /* after all parameters: defaults, checks; NGX_CONF_OK or an error */
+    char                     *(*init_conf)(ngx_conf_t *cf, void *conf);
+
+    ngx_int_t                 (*subscribe)(void *conf,
+                                           ngx_gravitee_sub_t *sub);
+    void                      (*unsubscribe)(void *conf,
+                                             ngx_gravitee_sub_t *sub);
+
+    ngx_int_t                 (*publish)(void *conf,
+                                         ngx_gravitee_pub_t *pub);
+    void                      (*cancel)(void *conf, ngx_gravitee_pub_t *pub);
+
+    /* per worker, for every location using this endpoint; may be NULL */
+    void                      (*exit_process)(ngx_cycle_t *cycle,
+                                              void *conf);
+};
+
+
+struct ngx_gravitee_entrypoint_s {
+    ngx_str_t                   name;
+    ngx_gravitee_param_t       *params;
+
+    /*
+     * how specific the entrypoint's match is, as in the reference:
+     * websocket 4, sse 2, http-get 1, http-post 1; the highest that
+     * matches a request serves it
+     */
+    ngx_uint_t                  match_criteria;
+    ngx_int_t                 (*match)(ngx_http_request_t *r);
+
+    void                     *(*create_conf)(ngx_conf_t *cf);
+    char                     *(*init_conf)(ngx_conf_t *cf, void *conf);
+
+    /* the content handler of a request this entrypoint matched */
+    ngx_int_t                 (*handler)(ngx_http_request_t *r,
+                                         ngx_gravitee_loc_conf_t *glcf,
+                                         void *conf);
+};
+
+
+typedef struct {
+    ngx_gravitee_entrypoint_t  *entrypoint;
+    void                       *conf;
+} ngx_gravitee_entrypoint_conf_t;
+
+
+struct ngx_gravitee_loc_conf_s {
+    ngx_array_t                *entrypoints; /* ngx_gravitee_entrypoint_conf_t */
+
+    ngx_gravitee_endpoint_t    *endpoint;
+    void                       *endpoint_conf;
+
+    ngx_flag_t                  started;
+    ngx_str_t                   name;        /* the location, for logs */
+
+    u_char                     *file;        /* where the API is declared */
+    ngx_uint_t                  line;
+};
+
+
+/* helpers of the core, for entrypoints */
+
+ngx_int_t ngx_gravitee_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *message);
+ngx_int_t ngx_gravitee_accepts(ngx_http_request_t *r, ngx_str_t *type);
+ngx_int_t ngx_gravitee_subscribe(ngx_gravitee_loc_conf_t *glcf,
+    ngx_gravitee_sub_t *sub);
+void ngx_gravitee_unsubscribe(ngx_gravitee_loc_conf_t *glcf,
+    ngx_gravitee_sub_t *sub);
+ngx_int_t ngx_gravitee_publish(ngx_gravitee_loc_conf_t *glcf,
+    ngx_gravitee_pub_t *pub);
+void ngx_gravitee_cancel(ngx_gravitee_loc_conf_t *glcf,
+    ngx_gravitee_pub_t *pub);
+
+
+extern ngx_module_t  ngx_gravitee_module;
+
+
+#endif /* _NGX_GRAVITEE_CONNECTOR_H_INCLUDED_ */

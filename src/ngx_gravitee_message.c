@@ -1,0 +1,203 @@
+
+/*
+ * ngx_gravitee_module: the message shared by every client that receives it.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_gravitee_message.h"
+
+
+static size_t ngx_gravitee_pairs_size(ngx_gravitee_pair_t *pairs,
+    ngx_uint_t n);
+static u_char *ngx_gravitee_pairs_copy(ngx_gravitee_pair_t *dst,
+    ngx_gravitee_pair_t *src, ngx_uint_t n, u_char *p);
+
+
+ngx_uint_t  ngx_gravitee_messages_alive;
+
+
+ngx_gravitee_message_t *
+ngx_gravitee_message_create(ngx_log_t *log, ngx_gravitee_message_init_t *init)
+{
+    size_t                   size;
+    u_char                  *p;
+    ngx_gravitee_message_t  *msg;
+
+    size = sizeof(ngx_gravitee_message_t)
+           + (init->nheaders + init->nmetadata) * sizeof(ngx_gravitee_pair_t)
+           + ngx_gravitee_pairs_size(init->headers, init->nheaders)
+           + ngx_gravitee_pairs_size(init->metadata, init->nmetadata)
+           + init->id.len;
+
+    if (!init->wrap_content) {
+        size += init->content.len;
+    }
+
+    msg = ngx_alloc(size, log);
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(msg, sizeof(ngx_gravitee_message_t));
+
+    msg->refs = 1;
+    msg->error = init->error;
+    msg->timestamp = init->timestamp ? init->timestamp : ngx_gravitee_now_ms();
+
+    msg->headers = (ngx_gravitee_pair_t *) (msg + 1);
+    msg->nheaders = init->nheaders;
+    msg->metadata = msg->headers + init->nheaders;
+    msg->nmetadata = init->nmetadata;
+
+    p = (u_char *) (msg->metadata + init->nmetadata);
+
+    p = ngx_gravitee_pairs_copy(msg->headers, init->headers, init->nheaders,
+                                p);
+    p = ngx_gravitee_pairs_copy(msg->metadata, init->metadata,
+                                init->nmetadata, p);
+
+    msg->id.len = init->id.len;
+    msg->id.data = p;
+    p = ngx_cpymem(p, init->id.data, init->id.len);
+
+    msg->content.len = init->content.len;
+
+    if (init->wrap_content) {
+        msg->content.data = init->content.data;
+
+    } else {
+        msg->content.data = p;
+        ngx_memcpy(p, init->content.data, init->content.len);
+    }
+
+    ngx_gravitee_messages_alive++;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "gravitee message %p created, id:\"%V\", alive:%ui",
+                   msg, &msg->id, ngx_gravitee_messages_alive);
+
+    return msg;
+}
+
+
+/*
+ * An endpoint failure travels to the entrypoints as a message flagged as an
+ * error: its content is the text, its metadata the reference's failure key
+ * and the HTTP status an entrypoint that answers with a status should use.
+ */
+
+ngx_gravitee_message_t *
+ngx_gravitee_message_error(ngx_log_t *log, ngx_str_t *text, ngx_str_t *key,
+    ngx_uint_t status)
+{
+    u_char                       buf[NGX_INT_T_LEN];
+    ngx_gravitee_pair_t          meta[2];
+    ngx_gravitee_message_init_t  init;
+
+    ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
+
+    ngx_str_set(&meta[0].name, "key");
+    meta[0].value = *key;
+    ngx_str_set(&meta[1].name, "statusCode");
+    meta[1].value.data = buf;
+    meta[1].value.len = ngx_sprintf(buf, "%ui", status) - buf;
+
+    init.content = *text;
+    init.metadata = meta;
+    init.nmetadata = 2;
+    init.error = 1;
+
+    return ngx_gravitee_message_create(log, &init);
+}
+
+
+void
+ngx_gravitee_message_unref(ngx_gravitee_message_t *msg)
+{
+    if (--msg->refs) {
+        return;
+    }
+
+    ngx_gravitee_messages_alive--;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "gravitee message %p freed, alive:%ui",
+                   msg, ngx_gravitee_messages_alive);
+
+    if (msg->release) {
+        msg->release(msg->release_data);
+    }
+
+    if (msg->encoded.data) {
+        ngx_free(msg->encoded.data);
+    }
+
+    ngx_free(msg);
+}
+
+
+ngx_str_t *
+ngx_gravitee_message_metadata(ngx_gravitee_message_t *msg, ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < msg->nmetadata; i++) {
+        if (msg->metadata[i].name.len == name->len
+            && ngx_strncmp(msg->metadata[i].name.data, name->data, name->len)
+               == 0)
+        {
+            return &msg->metadata[i].value;
+        }
+    }
+
+    return NULL;
+}
+
+
+int64_t
+ngx_gravitee_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+static size_t
+ngx_gravitee_pairs_size(ngx_gravitee_pair_t *pairs, ngx_uint_t n)
+{
+    size_t      size;
+    ngx_uint_t  i;
+
+    size = 0;
+
+    for (i = 0; i < n; i++) {
+        size += pairs[i].name.len + pairs[i].value.len;
+    }
+
+    return size;
+}
+
+
+static u_char *
+ngx_gravitee_pairs_copy(ngx_gravitee_pair_t *dst, ngx_gravitee_pair_t *src,
+    ngx_uint_t n, u_char *p)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        dst[i].name.data = p;
+        dst[i].name.len = src[i].name.len;
+        p = ngx_cpymem(p, src[i].name.data, src[i].name.len);
+
+        dst[i].value.data = p;
+        dst[i].value.len = src[i].value.len;
+        p = ngx_cpymem(p, src[i].value.data, src[i].value.len);
+    }
+
+    return p;
+}

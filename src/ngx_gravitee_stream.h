@@ -1,0 +1,148 @@
+
+/*
+ * ngx_gravitee_module: a long-lived subscriber (WebSocket, SSE over
+ * HTTP/1.x) on its bare connection.
+ *
+ * The entrypoint answers the handshake as a normal request (so access,
+ * auth, rewrite and variables all apply), sends its response header, then
+ * hands the request to ngx_gravitee_stream_start().  Once the header is
+ * flushed, the stream frees the request ("detaches", from a posted event)
+ * and keeps only the connection and this small struct: an idle subscriber
+ * costs the connection pool and sizeof(ngx_gravitee_stream_t) plus the
+ * entrypoint's state, not a request.
+ *
+ * Output is a bounded queue of frames.  A frame is a few bytes of
+ * per-client framing (a WebSocket header, a chunk size) in front of a body
+ * that points into a shared, reference-counted message: the payload is
+ * never copied per client.  The queue is written with c->send_chain from a
+ * posted write event, so a fan-out only queues, and one write serves every
+ * message queued in the same turn of the event loop.
+ *
+ * When the queue of a slow client is full, conf->policy applies: "close"
+ * calls handler->overflow() (the entrypoint says goodbye, e.g. WebSocket
+ * close 1008, then finishes the stream); "drop" drops the new message.
+ * Either is logged once per client.
+ */
+
+
+#ifndef _NGX_GRAVITEE_STREAM_H_INCLUDED_
+#define _NGX_GRAVITEE_STREAM_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_gravitee_connector.h"
+
+
+#define NGX_GRAVITEE_SLOW_CLOSE  0
+#define NGX_GRAVITEE_SLOW_DROP   1
+
+
+typedef struct ngx_gravitee_stream_s  ngx_gravitee_stream_t;
+
+
+/* the per-client queue's limits, part of an entrypoint's configuration */
+
+typedef struct {
+    ngx_uint_t                     max_messages;  /* max_queued_messages */
+    size_t                         max_size;      /* max_queued_size */
+    ngx_uint_t                     policy;        /* slow_client=close|drop */
+    ngx_msec_t                     send_timeout;  /* a write that makes no
+                                                     progress this long
+                                                     closes the stream */
+} ngx_gravitee_stream_conf_t;
+
+
+typedef struct {
+    /* detached: push the first bytes, subscribe (ngx_gravitee_stream_
+       subscribe); a failure is for the entrypoint to tell the client */
+    void                         (*started)(ngx_gravitee_stream_t *s);
+    /* the client sent something (s->connection->read is ready) */
+    void                         (*read)(ngx_gravitee_stream_t *s);
+    /* the timer set with ngx_gravitee_stream_timer() fired */
+    void                         (*timer)(ngx_gravitee_stream_t *s);
+    /* the worker is shutting down or reloading: say goodbye, finish */
+    void                         (*shutdown)(ngx_gravitee_stream_t *s);
+    /* the queue is full under slow_client=close: say why, finish */
+    void                         (*overflow)(ngx_gravitee_stream_t *s);
+} ngx_gravitee_stream_handler_t;
+
+
+typedef struct {
+    ngx_gravitee_message_t        *msg;       /* owns body; NULL: static */
+    u_char                        *body;
+    size_t                         body_len;
+    u_char                         head[14];  /* per-client framing */
+    u_char                         head_len;
+    u_char                         tail_len;  /* 2: "\r\n" after the body */
+} ngx_gravitee_frame_t;
+
+
+struct ngx_gravitee_stream_s {
+    ngx_connection_t              *connection;
+    ngx_gravitee_stream_handler_t *handler;
+    ngx_gravitee_stream_conf_t    *conf;
+    ngx_gravitee_loc_conf_t       *glcf;
+    ngx_str_t                     *entrypoint;  /* its name, for logs */
+
+    ngx_gravitee_sub_t             sub;
+
+    /* the queue: a ring of frames, allocated with the first one */
+    ngx_gravitee_frame_t          *frames;
+    ngx_uint_t                     first;
+    ngx_uint_t                     nframes;
+    ngx_uint_t                     capacity;
+    size_t                         queued;      /* body bytes in the ring */
+    size_t                         offset;      /* of frames[first], sent */
+
+    /* bytes the client sent right after its handshake (WebSocket), owned
+       by the entrypoint once started: ngx_free(s->preread.data) */
+    ngx_str_t                      preread;
+
+    ngx_msec_t                     start;
+    off_t                          sent_before; /* c->sent at the detach */
+    ngx_uint_t                     messages;
+    ngx_uint_t                     dropped;
+    const char                    *reason;      /* why it ends, logged */
+
+    unsigned                       chunked:1;   /* HTTP/1.1 chunked body */
+    unsigned                       detached:1;
+    unsigned                       subscribed:1;
+    unsigned                       finishing:1;
+    unsigned                       overflowed:1;
+    unsigned                       write_posted:1;
+
+    /* the entrypoint's own state follows, "size" bytes in all */
+};
+
+
+ngx_gravitee_stream_t *ngx_gravitee_stream_create(ngx_http_request_t *r,
+    ngx_gravitee_loc_conf_t *glcf, ngx_gravitee_stream_conf_t *conf,
+    ngx_gravitee_stream_handler_t *handler, ngx_str_t *entrypoint,
+    size_t size);
+ngx_int_t ngx_gravitee_stream_start(ngx_gravitee_stream_t *s,
+    ngx_http_request_t *r);
+
+ngx_int_t ngx_gravitee_stream_subscribe(ngx_gravitee_stream_t *s,
+    ngx_gravitee_sub_handler_t *handler, ngx_str_t *last_id);
+
+ngx_int_t ngx_gravitee_stream_push(ngx_gravitee_stream_t *s,
+    ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
+    size_t head_len, ngx_uint_t tail);
+ngx_int_t ngx_gravitee_stream_push_control(ngx_gravitee_stream_t *s,
+    u_char *data, size_t len, ngx_uint_t copy);
+
+void ngx_gravitee_stream_timer(ngx_gravitee_stream_t *s, ngx_msec_t timer);
+void ngx_gravitee_stream_finish(ngx_gravitee_stream_t *s,
+    const char *reason);
+void ngx_gravitee_stream_close(ngx_gravitee_stream_t *s, const char *reason);
+
+char *ngx_gravitee_param_slow_client(ngx_conf_t *cf,
+    ngx_gravitee_param_t *param, ngx_str_t *value, void *conf);
+void ngx_gravitee_stream_init_conf(ngx_gravitee_stream_conf_t *conf);
+
+#define ngx_gravitee_stream_data(s)  ((void *) ((s) + 1))
+
+
+#endif /* _NGX_GRAVITEE_STREAM_H_INCLUDED_ */
