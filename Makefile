@@ -8,7 +8,7 @@
 
 NGINX_SRC   ?= /usr/share/nginx/src
 NGINX       ?= /usr/sbin/nginx
-BUILD       := $(CURDIR)/build
+BUILD       ?= $(CURDIR)/build
 MODULE      := $(BUILD)/ngx_gravitee_module.so
 SOURCES     := config $(shell find src -name '*.[ch]' 2>/dev/null)
 

@@ -47,10 +47,16 @@ static void ngx_gravitee_exit_process(ngx_cycle_t *cycle);
  */
 
 extern ngx_gravitee_entrypoint_t  ngx_gravitee_http_get_entrypoint;
+extern ngx_gravitee_entrypoint_t  ngx_gravitee_http_post_entrypoint;
+extern ngx_gravitee_entrypoint_t  ngx_gravitee_websocket_entrypoint;
+extern ngx_gravitee_entrypoint_t  ngx_gravitee_sse_entrypoint;
 extern ngx_gravitee_endpoint_t    ngx_gravitee_mock_endpoint;
 
 static ngx_gravitee_entrypoint_t  *ngx_gravitee_entrypoints[] = {
     &ngx_gravitee_http_get_entrypoint,
+    &ngx_gravitee_http_post_entrypoint,
+    &ngx_gravitee_websocket_entrypoint,
+    &ngx_gravitee_sse_entrypoint,
     NULL
 };
 
