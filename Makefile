@@ -16,7 +16,7 @@ SOURCES     := config $(shell find src -name '*.[ch]' 2>/dev/null)
 DEB_PACKAGES := nginx nginx-dev gcc make dpkg-dev libssl-dev libjansson-dev \
                 librdkafka-dev libpaho-mqtt-dev libtest-base-perl \
                 libprotocol-websocket-perl libio-socket-ssl-perl \
-                libwww-perl curl openssl procps
+                libwww-perl curl openssl procps chromium
 
 .PHONY: all deps demo test clean check-config
 

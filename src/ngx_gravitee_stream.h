@@ -73,9 +73,11 @@ typedef struct {
     ngx_gravitee_message_t        *msg;       /* owns body; NULL: static */
     u_char                        *body;
     size_t                         body_len;
-    u_char                         head[14];  /* per-client framing */
+    u_char                         head[24];  /* per-client framing: a
+                                                 chunk size, a WebSocket
+                                                 frame header */
     u_char                         head_len;
-    u_char                         tail_len;  /* 2: "\r\n" after the body */
+    u_char                         tail_len;  /* 2: "\r\n" ends a chunk */
 } ngx_gravitee_frame_t;
 
 
@@ -127,12 +129,28 @@ ngx_int_t ngx_gravitee_stream_start(ngx_gravitee_stream_t *s,
 ngx_int_t ngx_gravitee_stream_subscribe(ngx_gravitee_stream_t *s,
     ngx_gravitee_sub_handler_t *handler, ngx_str_t *last_id);
 
+/*
+ * push: queue "head" (at most 14 bytes, copied) then "len" bytes of "body",
+ * which lies in "msg" (a reference is taken) or, with msg NULL, in static
+ * memory.  On a chunked stream the stream adds the chunk framing itself.
+ * NGX_OK: queued; NGX_DECLINED: the queue is full (the policy applied);
+ * NGX_ERROR: the stream is closing.  Control frames (WebSocket ping, pong,
+ * close; SSE heartbeat, goaway) go through push_control, which is not
+ * subject to the limits; "copy" copies data that is not static.
+ */
 ngx_int_t ngx_gravitee_stream_push(ngx_gravitee_stream_t *s,
     ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
-    size_t head_len, ngx_uint_t tail);
+    size_t head_len);
 ngx_int_t ngx_gravitee_stream_push_control(ngx_gravitee_stream_t *s,
     u_char *data, size_t len, ngx_uint_t copy);
 
+/*
+ * timer: (re)arm the one timer of the stream (ping, heartbeat, idle).
+ * finish: stop the subscription, send what is queued (and, on a chunked
+ * stream, the last chunk), then close.  close: now.  Neither may be called
+ * from inside a subscription handler: call them from the stream's own
+ * handlers, or post an event.
+ */
 void ngx_gravitee_stream_timer(ngx_gravitee_stream_t *s, ngx_msec_t timer);
 void ngx_gravitee_stream_finish(ngx_gravitee_stream_t *s,
     const char *reason);
