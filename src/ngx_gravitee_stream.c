@@ -1,7 +1,7 @@
 
 /*
- * ngx_gravitee_module: a long-lived subscriber on its bare connection
- * (being written: see ngx_gravitee_stream.h for the interface).
+ * ngx_gravitee_module: a long-lived subscriber on its bare connection.
+ * See ngx_gravitee_stream.h for what it is and why.
  */
 
 
@@ -9,3 +9,982 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_gravitee_stream.h"
+
+
+/* frames given to one c->send_chain() call: 3 buffers each at most */
+#define NGX_GRAVITEE_STREAM_BATCH  64
+
+/* how long a stream that said goodbye waits for the client to hang up */
+#define NGX_GRAVITEE_STREAM_LINGER  2000
+
+
+static void ngx_gravitee_stream_cleanup(void *data);
+static void ngx_gravitee_stream_detach_handler(ngx_event_t *ev);
+static void ngx_gravitee_stream_abort(ngx_http_request_t *r);
+static void ngx_gravitee_stream_detach(ngx_gravitee_stream_t *s,
+    ngx_http_request_t *r);
+static ngx_int_t ngx_gravitee_stream_keep_preread(ngx_gravitee_stream_t *s,
+    ngx_http_request_t *r);
+static void ngx_gravitee_stream_free_buffers(ngx_connection_t *c,
+    ngx_http_connection_t *hc);
+static void ngx_gravitee_stream_read_handler(ngx_event_t *rev);
+static void ngx_gravitee_stream_linger(ngx_gravitee_stream_t *s);
+static void ngx_gravitee_stream_write_handler(ngx_event_t *wev);
+static ngx_int_t ngx_gravitee_stream_write(ngx_gravitee_stream_t *s);
+static ngx_chain_t *ngx_gravitee_stream_chain(ngx_gravitee_stream_t *s,
+    ngx_buf_t *bufs, ngx_chain_t *links);
+static void ngx_gravitee_stream_sent(ngx_gravitee_stream_t *s, off_t sent);
+static ngx_int_t ngx_gravitee_stream_overflow(ngx_gravitee_stream_t *s);
+static ngx_int_t ngx_gravitee_stream_frame(ngx_gravitee_stream_t *s,
+    ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
+    size_t head_len, ngx_uint_t chunk);
+static ngx_int_t ngx_gravitee_stream_grow(ngx_gravitee_stream_t *s);
+static void ngx_gravitee_stream_post_write(ngx_gravitee_stream_t *s);
+static void ngx_gravitee_stream_free(ngx_gravitee_stream_t *s);
+
+
+ngx_uint_t  ngx_gravitee_streams_alive;
+
+
+ngx_gravitee_stream_t *
+ngx_gravitee_stream_create(ngx_http_request_t *r,
+    ngx_gravitee_loc_conf_t *glcf, ngx_gravitee_stream_conf_t *conf,
+    ngx_gravitee_stream_handler_t *handler, ngx_str_t *entrypoint,
+    size_t size)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_gravitee_stream_t  *s;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    s = ngx_calloc(ngx_max(size, sizeof(ngx_gravitee_stream_t)),
+                   r->connection->log);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    s->connection = r->connection;
+    s->handler = handler;
+    s->conf = conf;
+    s->glcf = glcf;
+    s->entrypoint = entrypoint;
+
+    /* until the detach, the stream dies with the request */
+    cln->handler = ngx_gravitee_stream_cleanup;
+    cln->data = s;
+    s->cleanup = cln;
+
+    ngx_http_set_ctx(r, s, ngx_gravitee_module);
+
+    ngx_gravitee_streams_alive++;
+
+    return s;
+}
+
+
+static void
+ngx_gravitee_stream_cleanup(void *data)
+{
+    ngx_gravitee_stream_t *s = data;
+
+    ngx_gravitee_stream_free(s);
+}
+
+
+/*
+ * Called by the content handler once the response header is out (101 or
+ * 200): the rest happens from a posted event, after the content handler
+ * has unwound, so that nothing of the HTTP machinery runs on a request
+ * that no longer exists.  Returns what the content handler returns.
+ */
+
+ngx_int_t
+ngx_gravitee_stream_start(ngx_gravitee_stream_t *s, ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (r != r->main || r->discard_body || r->reading_body
+#if (NGX_HTTP_V2)
+        || r->stream
+#endif
+       )
+    {
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "gravitee stream cannot run on this request");
+        return NGX_ERROR;
+    }
+
+    s->chunked = r->chunked;
+
+    c->read->handler = ngx_gravitee_stream_detach_handler;
+    c->write->handler = ngx_gravitee_stream_detach_handler;
+
+    r->main->count++;
+
+    ngx_post_event(c->write, &ngx_posted_events);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_gravitee_stream_detach_handler(ngx_event_t *ev)
+{
+    ngx_int_t               rc;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_gravitee_stream_t  *s;
+
+    c = ev->data;
+    r = c->data;
+    s = ngx_http_get_module_ctx(r, ngx_gravitee_module);
+
+    if (!ev->write) {
+        /* the client speaks early: read it once detached (ev->ready) */
+        return;
+    }
+
+    if (ev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "client timed out sending the stream's header");
+        c->timedout = 1;
+        ngx_gravitee_stream_abort(r);
+        return;
+    }
+
+    /* the response header, if the socket did not take it all at once */
+
+    rc = ngx_http_output_filter(r, NULL);
+
+    if (rc == NGX_ERROR || c->error) {
+        ngx_gravitee_stream_abort(r);
+        return;
+    }
+
+    if (r->out || c->buffered) {
+        if (ngx_handle_write_event(ev, 0) != NGX_OK) {
+            ngx_gravitee_stream_abort(r);
+            return;
+        }
+
+        ngx_add_timer(ev, s->conf->send_timeout);
+        return;
+    }
+
+    ngx_gravitee_stream_detach(s, r);
+}
+
+
+static void
+ngx_gravitee_stream_abort(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_finalize_request(r, NGX_ERROR);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The request is freed (its access log line is written now, with the
+ * status of the handshake) and only the connection is kept, as
+ * ngx_http_set_keepalive() keeps an idle one: the header buffers go back.
+ */
+
+static void
+ngx_gravitee_stream_detach(ngx_gravitee_stream_t *s, ngx_http_request_t *r)
+{
+    ngx_connection_t       *c;
+    ngx_http_connection_t  *hc;
+
+    c = r->connection;
+    hc = r->http_connection;
+
+    if (ngx_gravitee_stream_keep_preread(s, r) != NGX_OK) {
+        ngx_gravitee_stream_abort(r);
+        return;
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    s->cleanup->handler = NULL;
+    s->cleanup = NULL;
+
+    ngx_http_free_request(r, 0);
+
+    c->destroyed = 0;
+
+    ngx_gravitee_stream_free_buffers(c, hc);
+
+    c->data = s;
+    c->read->handler = ngx_gravitee_stream_read_handler;
+    c->write->handler = ngx_gravitee_stream_write_handler;
+    c->log->action = "streaming to client";
+
+    /* reload and shutdown reach the stream: ngx_close_idle_connections() */
+    c->idle = 1;
+
+    if (ngx_tcp_nodelay(c) != NGX_OK) {
+        ngx_gravitee_stream_close(s, "tcp_nodelay failed");
+        return;
+    }
+
+#if (NGX_STAT_STUB)
+    /* stub_status keeps counting the subscriber as a request writing */
+    (void) ngx_atomic_fetch_add(ngx_stat_writing, 1);
+#endif
+
+    s->detached = 1;
+    s->start = ngx_current_msec;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "gravitee stream %p detached, preread:%uz",
+                   s, s->preread.len);
+
+    /* started() may finish the stream, never close it: s is still ours */
+    s->handler->started(s);
+
+    if (c->read->ready || s->preread.len) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+
+    ngx_gravitee_stream_post_write(s);
+}
+
+
+/* what the client sent after its handshake, a WebSocket frame already */
+
+static ngx_int_t
+ngx_gravitee_stream_keep_preread(ngx_gravitee_stream_t *s,
+    ngx_http_request_t *r)
+{
+    size_t      len;
+    ngx_buf_t  *b;
+
+    b = r->header_in;
+
+    if (b == NULL || b->pos >= b->last) {
+        return NGX_OK;
+    }
+
+    len = b->last - b->pos;
+
+    s->preread.data = ngx_alloc(len, r->connection->log);
+    if (s->preread.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->preread.data, b->pos, len);
+    s->preread.len = len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gravitee_stream_free_buffers(ngx_connection_t *c,
+    ngx_http_connection_t *hc)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    for (cl = hc->free; cl; cl = cl->next) {
+        ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    for (cl = hc->busy; cl; cl = cl->next) {
+        ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    hc->free = NULL;
+    hc->busy = NULL;
+    hc->nbusy = 0;
+
+    b = c->buffer;
+
+    if (b && ngx_pfree(c->pool, b->start) == NGX_OK) {
+        b->start = NULL;
+        b->pos = NULL;
+        b->last = NULL;
+        b->end = NULL;
+    }
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        ngx_ssl_free_buffer(c);
+    }
+#endif
+}
+
+
+ngx_int_t
+ngx_gravitee_stream_subscribe(ngx_gravitee_stream_t *s,
+    ngx_gravitee_sub_handler_t *handler, ngx_str_t *last_id)
+{
+    s->sub.handler = handler;
+    s->sub.data = s;
+    s->sub.log = s->connection->log;
+
+    if (last_id) {
+        s->sub.last_id = *last_id;
+    }
+
+    if (ngx_gravitee_subscribe(s->glcf, &s->sub) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the position was needed for subscribing only */
+    ngx_str_null(&s->sub.last_id);
+
+    s->subscribed = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gravitee_stream_read_handler(ngx_event_t *rev)
+{
+    ngx_connection_t       *c;
+    ngx_gravitee_stream_t  *s;
+
+    c = rev->data;
+    s = c->data;
+
+    if (c->close) {
+        /* the worker is shutting down or reloading */
+        c->close = 0;
+
+        if (!s->finishing) {
+            s->reason = "shutdown";
+            s->handler->shutdown(s);
+
+            if (!s->finishing) {
+                ngx_gravitee_stream_finish(s, "shutdown");
+            }
+        }
+
+        return;
+    }
+
+    if (s->lingering) {
+        ngx_gravitee_stream_linger(s);
+        return;
+    }
+
+    if (rev->timedout) {
+        rev->timedout = 0;
+        s->handler->timer(s);
+        return;
+    }
+
+    s->handler->read(s);
+}
+
+
+/* goodbye said and sent: wait a little for the client to hang up */
+
+static void
+ngx_gravitee_stream_linger(ngx_gravitee_stream_t *s)
+{
+    u_char             buf[512];
+    ssize_t            n;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    if (c->read->timedout) {
+        ngx_gravitee_stream_close(s, s->reason);
+        return;
+    }
+
+    do {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+                break;
+            }
+
+            return;
+        }
+
+    } while (n > 0);
+
+    ngx_gravitee_stream_close(s, s->reason);
+}
+
+
+static void
+ngx_gravitee_stream_write_handler(ngx_event_t *wev)
+{
+    ngx_int_t               rc;
+    ngx_connection_t       *c;
+    ngx_gravitee_stream_t  *s;
+
+    c = wev->data;
+    s = c->data;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "gravitee stream: client timed out reading");
+        c->timedout = 1;
+        ngx_gravitee_stream_close(s, "send timeout");
+        return;
+    }
+
+    if (s->overflowed && !s->finishing
+        && s->conf->policy == NGX_GRAVITEE_SLOW_CLOSE)
+    {
+        s->handler->overflow(s);
+
+        if (!s->finishing) {
+            ngx_gravitee_stream_finish(s, "slow client");
+        }
+    }
+
+    rc = ngx_gravitee_stream_write(s);
+
+    if (rc == NGX_ERROR) {
+        ngx_gravitee_stream_close(s, "client closed");
+        return;
+    }
+
+    if (rc == NGX_AGAIN) {
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_gravitee_stream_close(s, "write event failed");
+            return;
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    if (!s->finishing) {
+#if (NGX_HTTP_SSL)
+        if (c->ssl) {
+            /* an idle TLS subscriber keeps no 16k write buffer */
+            ngx_ssl_free_buffer(c);
+        }
+#endif
+        return;
+    }
+
+    if (s->linger && !c->ssl && !c->read->eof) {
+        s->lingering = 1;
+
+        if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+            ngx_gravitee_stream_close(s, s->reason);
+            return;
+        }
+
+        ngx_add_timer(c->read, NGX_GRAVITEE_STREAM_LINGER);
+        ngx_gravitee_stream_linger(s);
+        return;
+    }
+
+    ngx_gravitee_stream_close(s, s->reason);
+}
+
+
+/* NGX_OK: all sent; NGX_AGAIN: the socket is full; NGX_ERROR */
+
+static ngx_int_t
+ngx_gravitee_stream_write(ngx_gravitee_stream_t *s)
+{
+    off_t              sent;
+    ngx_buf_t          bufs[NGX_GRAVITEE_STREAM_BATCH * 3];
+    ngx_chain_t        links[NGX_GRAVITEE_STREAM_BATCH * 3], *in, *cl;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    while (s->nframes || c->buffered) {
+
+        if (!c->write->ready) {
+            return NGX_AGAIN;
+        }
+
+        in = ngx_gravitee_stream_chain(s, bufs, links);
+
+        sent = c->sent;
+
+        cl = c->send_chain(c, in, 0);
+
+        if (cl == NGX_CHAIN_ERROR) {
+            c->error = 1;
+            return NGX_ERROR;
+        }
+
+        sent = c->sent - sent;
+
+        ngx_gravitee_stream_sent(s, sent);
+
+        if (sent) {
+            /* progress: the send timeout counts from here */
+            ngx_add_timer(c->write, s->conf->send_timeout);
+        }
+
+        if (cl && !c->write->ready) {
+            return NGX_AGAIN;
+        }
+
+        if (cl && sent == 0) {
+            return NGX_AGAIN;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the queued frames, from where the last write stopped */
+
+static ngx_chain_t *
+ngx_gravitee_stream_chain(ngx_gravitee_stream_t *s, ngx_buf_t *bufs,
+    ngx_chain_t *links)
+{
+    u_char                *part[3];
+    size_t                 len[3], skip;
+    ngx_uint_t             i, j, n, k;
+    ngx_chain_t           *in, **last;
+    ngx_gravitee_frame_t  *f;
+
+    static u_char  crlf[] = CRLF;
+
+    in = NULL;
+    last = &in;
+    skip = s->offset;
+    n = 0;
+
+    for (i = 0; i < s->nframes && i < NGX_GRAVITEE_STREAM_BATCH; i++) {
+        k = (s->first + i) % s->capacity;
+        f = &s->frames[k];
+
+        part[0] = f->head;
+        len[0] = f->head_len;
+        part[1] = f->body;
+        len[1] = f->body_len;
+        part[2] = crlf;
+        len[2] = f->tail_len;
+
+        for (j = 0; j < 3; j++) {
+            if (skip >= len[j]) {
+                skip -= len[j];
+                continue;
+            }
+
+            ngx_memzero(&bufs[n], sizeof(ngx_buf_t));
+            bufs[n].pos = part[j] + skip;
+            bufs[n].last = part[j] + len[j];
+            bufs[n].memory = 1;
+            skip = 0;
+
+            links[n].buf = &bufs[n];
+            links[n].next = NULL;
+            *last = &links[n];
+            last = &links[n].next;
+            n++;
+        }
+    }
+
+    return in;
+}
+
+
+static void
+ngx_gravitee_stream_sent(ngx_gravitee_stream_t *s, off_t sent)
+{
+    size_t                 rest;
+    ngx_gravitee_frame_t  *f;
+
+    while (sent && s->nframes) {
+        f = &s->frames[s->first];
+        rest = f->head_len + f->body_len + f->tail_len - s->offset;
+
+        if ((size_t) sent < rest) {
+            s->offset += sent;
+            return;
+        }
+
+        sent -= rest;
+        s->offset = 0;
+        s->queued -= f->body_len;
+
+        if (f->msg) {
+            ngx_gravitee_message_unref(f->msg);
+        }
+
+        s->first = (s->first + 1) % s->capacity;
+        s->nframes--;
+    }
+}
+
+
+ngx_int_t
+ngx_gravitee_stream_push(ngx_gravitee_stream_t *s,
+    ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
+    size_t head_len)
+{
+    if (s->finishing) {
+        return NGX_ERROR;
+    }
+
+    /* a message larger than the byte cap still goes through an empty queue */
+
+    if (s->nframes >= s->conf->max_messages
+        || (s->nframes && s->queued + len > s->conf->max_size))
+    {
+        return ngx_gravitee_stream_overflow(s);
+    }
+
+    if (ngx_gravitee_stream_frame(s, msg, body, len, head, head_len, 1)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    s->messages++;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gravitee_stream_overflow(ngx_gravitee_stream_t *s)
+{
+    s->dropped++;
+
+    if (s->overflowed) {
+        return NGX_DECLINED;
+    }
+
+    s->overflowed = 1;
+
+    ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                  "gravitee stream: slow client on \"%V\", %ui messages and "
+                  "%uz bytes queued, %s", &s->glcf->name, s->nframes,
+                  s->queued,
+                  s->conf->policy == NGX_GRAVITEE_SLOW_DROP
+                  ? "dropping new messages until it catches up"
+                  : "closing");
+
+    if (s->conf->policy == NGX_GRAVITEE_SLOW_CLOSE) {
+        /* the goodbye is said from the write handler, not from here */
+        ngx_gravitee_stream_post_write(s);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_gravitee_stream_push_control(ngx_gravitee_stream_t *s, u_char *data,
+    size_t len, ngx_uint_t copy)
+{
+    ngx_int_t                     rc;
+    ngx_gravitee_message_t       *msg;
+    ngx_gravitee_message_init_t   init;
+
+    if (s->finishing) {
+        return NGX_ERROR;
+    }
+
+    if (!copy) {
+        return ngx_gravitee_stream_frame(s, NULL, data, len, NULL, 0, 1);
+    }
+
+    ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
+    init.content.data = data;
+    init.content.len = len;
+
+    msg = ngx_gravitee_message_create(s->connection->log, &init);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_gravitee_stream_frame(s, msg, msg->content.data, len, NULL, 0,
+                                   1);
+
+    ngx_gravitee_message_unref(msg);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_gravitee_stream_frame(ngx_gravitee_stream_t *s,
+    ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
+    size_t head_len, ngx_uint_t chunk)
+{
+    u_char                *p;
+    ngx_gravitee_frame_t  *f;
+
+    if (head_len > 14) {
+        ngx_log_error(NGX_LOG_ALERT, s->connection->log, 0,
+                      "gravitee stream frame header of %uz bytes", head_len);
+        return NGX_ERROR;
+    }
+
+    if (s->nframes == s->capacity && ngx_gravitee_stream_grow(s) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    f = &s->frames[(s->first + s->nframes) % s->capacity];
+
+    p = f->head;
+    f->tail_len = 0;
+
+    if (s->chunked && chunk) {
+        p = ngx_sprintf(p, "%xz" CRLF, head_len + len);
+        f->tail_len = 2;
+    }
+
+    f->head_len = ngx_cpymem(p, head, head_len) - f->head;
+    f->body = body;
+    f->body_len = len;
+    f->msg = msg ? ngx_gravitee_message_ref(msg) : NULL;
+
+    s->nframes++;
+    s->queued += len;
+
+    ngx_gravitee_stream_post_write(s);
+
+    return NGX_OK;
+}
+
+
+/* the ring doubles as needed; the caps bound it, control frames aside */
+
+static ngx_int_t
+ngx_gravitee_stream_grow(ngx_gravitee_stream_t *s)
+{
+    ngx_uint_t             i, capacity;
+    ngx_gravitee_frame_t  *frames;
+
+    capacity = s->capacity ? s->capacity * 2 : 4;
+
+    frames = ngx_alloc(capacity * sizeof(ngx_gravitee_frame_t),
+                       s->connection->log);
+    if (frames == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < s->nframes; i++) {
+        frames[i] = s->frames[(s->first + i) % s->capacity];
+    }
+
+    if (s->frames) {
+        ngx_free(s->frames);
+    }
+
+    s->frames = frames;
+    s->capacity = capacity;
+    s->first = 0;
+
+    return NGX_OK;
+}
+
+
+/* one write per turn of the event loop, whatever a fan-out queued */
+
+static void
+ngx_gravitee_stream_post_write(ngx_gravitee_stream_t *s)
+{
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    if (s->detached && c->write->ready && !c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+}
+
+
+void
+ngx_gravitee_stream_timer(ngx_gravitee_stream_t *s, ngx_msec_t timer)
+{
+    ngx_event_t  *rev;
+
+    rev = s->connection->read;
+
+    /* the worker does not wait for a ping or heartbeat timer to exit */
+    rev->cancelable = 1;
+
+    ngx_add_timer(rev, timer);
+}
+
+
+void
+ngx_gravitee_stream_finish(ngx_gravitee_stream_t *s, const char *reason)
+{
+    static u_char  last_chunk[] = "0" CRLF CRLF;
+
+    if (s->finishing) {
+        return;
+    }
+
+    if (s->reason == NULL || !s->overflowed) {
+        s->reason = reason;
+    }
+
+    if (s->subscribed) {
+        s->subscribed = 0;
+        ngx_gravitee_unsubscribe(s->glcf, &s->sub);
+    }
+
+    if (s->chunked) {
+        (void) ngx_gravitee_stream_frame(s, NULL, last_chunk,
+                                         sizeof(last_chunk) - 1, NULL, 0, 0);
+    }
+
+    s->finishing = 1;
+
+    if (s->connection->read->timer_set) {
+        ngx_del_timer(s->connection->read);
+    }
+
+    if (!s->connection->write->timer_set) {
+        ngx_add_timer(s->connection->write, s->conf->send_timeout);
+    }
+
+    if (s->detached) {
+        ngx_post_event(s->connection->write, &ngx_posted_events);
+    }
+}
+
+
+void
+ngx_gravitee_stream_close(ngx_gravitee_stream_t *s, const char *reason)
+{
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    if (s->reason == NULL) {
+        s->reason = reason;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "gravitee stream closed: api=\"%V\" entrypoint=%V "
+                  "duration=%Mms sent=%O messages=%ui dropped=%ui "
+                  "reason=\"%s\"", &s->glcf->name, s->entrypoint,
+                  ngx_current_msec - s->start, c->sent, s->messages,
+                  s->dropped, s->reason);
+
+#if (NGX_STAT_STUB)
+    (void) ngx_atomic_fetch_add(ngx_stat_writing, -1);
+#endif
+
+    ngx_gravitee_stream_free(s);
+
+    ngx_http_close_connection(c);
+}
+
+
+/* everything but the connection: the subscription, the queue, the struct */
+
+static void
+ngx_gravitee_stream_free(ngx_gravitee_stream_t *s)
+{
+    ngx_gravitee_frame_t  *f;
+    ngx_connection_t      *c;
+
+    c = s->connection;
+
+    if (s->subscribed) {
+        s->subscribed = 0;
+        ngx_gravitee_unsubscribe(s->glcf, &s->sub);
+    }
+
+    while (s->nframes) {
+        f = &s->frames[s->first];
+
+        if (f->msg) {
+            ngx_gravitee_message_unref(f->msg);
+        }
+
+        s->first = (s->first + 1) % s->capacity;
+        s->nframes--;
+    }
+
+    if (s->frames) {
+        ngx_free(s->frames);
+    }
+
+    if (s->preread.data) {
+        ngx_free(s->preread.data);
+    }
+
+    if (s->detached) {
+        if (c->read->timer_set) {
+            ngx_del_timer(c->read);
+        }
+
+        if (c->write->timer_set) {
+            ngx_del_timer(c->write);
+        }
+
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+    }
+
+    s->connection = NULL;
+
+    ngx_gravitee_streams_alive--;
+
+    ngx_free(s);
+}
+
+
+char *
+ngx_gravitee_param_slow_client(ngx_conf_t *cf, ngx_gravitee_param_t *param,
+    ngx_str_t *value, void *conf)
+{
+    ngx_uint_t  *np;
+
+    np = (ngx_uint_t *) ((char *) conf + param->offset);
+
+    if (value->len == 5 && ngx_strncmp(value->data, "close", 5) == 0) {
+        *np = NGX_GRAVITEE_SLOW_CLOSE;
+
+    } else if (value->len == 4 && ngx_strncmp(value->data, "drop", 4) == 0) {
+        *np = NGX_GRAVITEE_SLOW_DROP;
+
+    } else {
+        return "must be \"close\" or \"drop\"";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_gravitee_stream_init_conf(ngx_gravitee_stream_conf_t *conf)
+{
+    ngx_conf_init_uint_value(conf->max_messages, 256);
+    ngx_conf_init_size_value(conf->max_size, 1024 * 1024);
+    ngx_conf_init_uint_value(conf->policy, NGX_GRAVITEE_SLOW_CLOSE);
+    ngx_conf_init_msec_value(conf->send_timeout, 60000);
+}

@@ -56,7 +56,8 @@ typedef struct {
 
 typedef struct {
     /* detached: push the first bytes, subscribe (ngx_gravitee_stream_
-       subscribe); a failure is for the entrypoint to tell the client */
+       subscribe); a failure is for the entrypoint to tell the client, and
+       it may finish the stream here, not close it */
     void                         (*started)(ngx_gravitee_stream_t *s);
     /* the client sent something (s->connection->read is ready) */
     void                         (*read)(ngx_gravitee_stream_t *s);
@@ -98,9 +99,12 @@ struct ngx_gravitee_stream_s {
     size_t                         queued;      /* body bytes in the ring */
     size_t                         offset;      /* of frames[first], sent */
 
-    /* bytes the client sent right after its handshake (WebSocket), owned
-       by the entrypoint once started: ngx_free(s->preread.data) */
+    /* bytes the client sent right after its handshake (a WebSocket
+       frame): freed with the stream; an entrypoint that takes them sets
+       preread.data to NULL and frees them itself */
     ngx_str_t                      preread;
+
+    ngx_pool_cleanup_t            *cleanup;     /* until the detach */
 
     ngx_msec_t                     start;
     off_t                          sent_before; /* c->sent at the detach */
@@ -113,7 +117,11 @@ struct ngx_gravitee_stream_s {
     unsigned                       subscribed:1;
     unsigned                       finishing:1;
     unsigned                       overflowed:1;
-    unsigned                       write_posted:1;
+    unsigned                       linger:1;    /* set by the entrypoint:
+                                                   after the goodbye, wait
+                                                   for the client to hang
+                                                   up before closing */
+    unsigned                       lingering:1;
 
     /* the entrypoint's own state follows, "size" bytes in all */
 };
@@ -156,11 +164,15 @@ void ngx_gravitee_stream_finish(ngx_gravitee_stream_t *s,
     const char *reason);
 void ngx_gravitee_stream_close(ngx_gravitee_stream_t *s, const char *reason);
 
+/* the create_conf of an entrypoint sets the four to NGX_CONF_UNSET_* */
 char *ngx_gravitee_param_slow_client(ngx_conf_t *cf,
     ngx_gravitee_param_t *param, ngx_str_t *value, void *conf);
 void ngx_gravitee_stream_init_conf(ngx_gravitee_stream_conf_t *conf);
 
 #define ngx_gravitee_stream_data(s)  ((void *) ((s) + 1))
+
+
+extern ngx_uint_t  ngx_gravitee_streams_alive;
 
 
 #endif /* _NGX_GRAVITEE_STREAM_H_INCLUDED_ */
