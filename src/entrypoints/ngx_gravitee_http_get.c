@@ -622,6 +622,12 @@ ngx_gravitee_get_cleanup(void *data)
     ngx_uint_t                i;
     ngx_gravitee_message_t  **item;
 
+    if (ctx->subscribed) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                       "http-get on \"%V\": client left, %ui messages "
+                       "released", &ctx->glcf->name, ctx->items.nelts);
+    }
+
     ngx_gravitee_get_stop(ctx);
 
     item = ctx->items.elts;
