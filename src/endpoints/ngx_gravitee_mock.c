@@ -251,7 +251,13 @@ ngx_gravitee_mock_source(ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log)
         mcf->source = src;
     }
 
-    if (ngx_queue_empty(&src->subs) && src->next_id < mcf->count) {
+    if (src->next_id >= mcf->count) {
+        /* the stream is over: tell the newcomer from a posted tick */
+        if (!src->timer.posted) {
+            ngx_post_event(&src->timer, &ngx_posted_events);
+        }
+
+    } else if (ngx_queue_empty(&src->subs)) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "mock shared source %p started at id %ui",
                       src, src->next_id);
@@ -297,6 +303,10 @@ ngx_gravitee_mock_unsubscribe(void *conf, ngx_gravitee_sub_t *sub)
             ngx_del_timer(&src->timer);
         }
 
+        if (src->timer.posted) {
+            ngx_delete_posted_event(&src->timer);
+        }
+
         ngx_log_error(NGX_LOG_INFO, sub->log, 0,
                       "mock shared source %p stopped at id %ui: no "
                       "subscriber left", src, src->next_id);
@@ -317,8 +327,14 @@ ngx_gravitee_mock_tick(ngx_event_t *ev)
     mcf = src->conf;
 
     if (src->next_id >= mcf->count) {
-        /* only a per-client stream resumed past its end gets here */
-        src->sub->handler->end(src->sub);
+        /* a client resumed past the end, or joined a shared stream over */
+        if (mcf->shared) {
+            ngx_gravitee_mock_end_shared(src);
+
+        } else {
+            src->sub->handler->end(src->sub);
+        }
+
         return;
     }
 
@@ -439,6 +455,14 @@ ngx_gravitee_mock_exit_process(ngx_cycle_t *cycle, void *conf)
     ngx_gravitee_mock_conf_t *mcf = conf;
 
     if (mcf->source) {
+        if (mcf->source->timer.timer_set) {
+            ngx_del_timer(&mcf->source->timer);
+        }
+
+        if (mcf->source->timer.posted) {
+            ngx_delete_posted_event(&mcf->source->timer);
+        }
+
         ngx_free(mcf->source);
         mcf->source = NULL;
     }
