@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Self-test of loadgen's WS and SSE parsers against a tiny scripted server.
+
+Run by `make -C bench check`. The server writes awkward but valid streams
+(fragmented frames, 16- and 64-bit lengths, pings, a masked frame, bytes
+dribbled one by one; SSE chunked with comments, CR/LF/CRLF, multi-line data,
+and HTTP/1.0 close-delimited) and checks the pongs and close echo it gets.
+Loopback only, bounded in time.
+"""
+import base64
+import hashlib
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+LOADGEN = sys.argv[1] if len(sys.argv) > 1 else "./loadgen"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+errors = []
+
+
+def frame(op, payload, fin=True, mask=None):
+    b0 = (0x80 if fin else 0) | op
+    n = len(payload)
+    if n < 126:
+        hdr = struct.pack("!BB", b0, (0x80 if mask else 0) | n)
+    elif n < 65536:
+        hdr = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, n)
+    if mask:
+        payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+        return hdr + mask + payload
+    return hdr + payload
+
+
+def read_headers(c):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        d = c.recv(4096)
+        if not d:
+            raise EOFError
+        data += d
+    return data.decode()
+
+
+def read_client_frame(c, buf):
+    while True:
+        if len(buf) >= 2:
+            n = buf[1] & 0x7F
+            off = 2
+            if n == 126:
+                n, off = struct.unpack("!H", buf[2:4])[0], 4
+            elif n == 127:
+                n, off = struct.unpack("!Q", buf[2:10])[0], 10
+            if not buf[1] & 0x80:
+                errors.append("client frame not masked")
+            if len(buf) >= off + 4 + n:
+                m = buf[off:off + 4]
+                p = bytes(x ^ m[i % 4] for i, x in enumerate(buf[off + 4:off + 4 + n]))
+                return buf[0] & 0x0F, p, buf[off + 4 + n:]
+        d = c.recv(4096)
+        if not d:
+            raise EOFError
+        buf += d
+
+
+def serve_ws(c):
+    req = read_headers(c)
+    key = [l.split(":", 1)[1].strip() for l in req.split("\r\n")
+           if l.lower().startswith("sec-websocket-key:")][0]
+    acc = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+    t = time.time_ns()
+    out = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n" % acc).encode()
+    out += frame(1, b"t=%d a" % t)                             # 1
+    out += frame(9, b"png1")
+    out += frame(1, b"t=%d" % t, fin=False)                   # 2: fragmented
+    out += frame(9, b"")                                       # ping inside
+    out += frame(0, b" mid", fin=False) + frame(0, b" end")
+    out += frame(2, b"t=%d " % t + b"x" * 300)                # 3: 16-bit length
+    out += frame(2, b"y" * 70000)                              # 4: 64-bit length
+    out += frame(1, b"t=%d masked" % t, mask=b"\x01\x02\x03\x04")  # 5
+    c.sendall(out[:1])                                         # dribble start
+    time.sleep(0.05)
+    for i in range(1, 200):
+        c.sendall(out[i:i + 1])
+    c.sendall(out[200:])
+    buf = b""
+    got = []
+    for _ in range(2):
+        op, p, buf = read_client_frame(c, buf)
+        got.append((op, p))
+    if got != [(10, b"png1"), (10, b"")]:
+        errors.append("ws pongs: %r" % got)
+    c.sendall(frame(8, struct.pack("!H", 1001) + b"bye"))
+    op, p, buf = read_client_frame(c, buf)
+    if (op, p) != (8, struct.pack("!H", 1001)):
+        errors.append("ws close echo: %r" % ((op, p),))
+    c.close()
+
+
+def serve_sse(c, chunked):
+    req = read_headers(c)
+    if "text/event-stream" not in req:
+        errors.append("sse: no Accept header")
+    t = time.time_ns()
+    body = (b": hi\n\n"
+            b"id: 1\ndata: t=%d one\n\n"                     # 1
+            b"event: x\r\ndata: t=%d two\r\ndata: more\r\n\r\n"  # 2 (CRLF)
+            b"data:t=%d three\r\r"                            # 3 (CR only)
+            b": just a comment\n\n"
+            b"retry: 10\n\n"
+            b"data\n\n"                                        # 4 (empty data)
+            b"data: " + b"z" * 5000 + b"\n\n") % (t, t, t)   # 5
+    if chunked:
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+        pos = 0
+        sizes = [1, 2, 3, 7, 13, 100, 4096]
+        i = 0
+        while pos < len(body):
+            n = sizes[i % len(sizes)]
+            part = body[pos:pos + n]
+            c.sendall(b"%x;ext=1\r\n" % len(part) + part + b"\r\n")
+            pos += n
+            i += 1
+            if i < 20:
+                time.sleep(0.005)
+        time.sleep(0.5)
+        c.sendall(b"0\r\n\r\n")
+    else:
+        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+        for i in range(0, len(body), 5):
+            c.sendall(body[i:i + 5])
+        time.sleep(0.5)
+    c.close()
+
+
+def run(kind):
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(10)
+    port = srv.getsockname()[1]
+
+    def serve(c):
+        try:
+            if kind == "ws":
+                serve_ws(c)
+            else:
+                serve_sse(c, kind == "sse")
+        except (ConnectionResetError, BrokenPipeError):
+            if kind == "ws":   # loadgen resets only after everything is done
+                errors.append("ws server: connection reset")
+        except Exception as e:  # noqa: BLE001
+            errors.append("%s server: %r" % (kind, e))
+
+    def accept_loop():
+        ths = []
+        try:
+            for _ in range(2):
+                c, _a = srv.accept()
+                c.settimeout(10)
+                t = threading.Thread(target=serve, args=(c,), daemon=True)
+                t.start()
+                ths.append(t)
+        except Exception as e:  # noqa: BLE001
+            errors.append("%s accept: %r" % (kind, e))
+        for t in ths:
+            t.join(10)
+
+    th = threading.Thread(target=accept_loop, daemon=True)
+    th.start()
+    mode = "ws" if kind == "ws" else "sse"
+    scheme = "ws" if mode == "ws" else "http"
+    cmd = [LOADGEN, "--mode", mode, "--url", "%s://127.0.0.1:%d/x" % (scheme, port),
+           "-n", "2", "--expect", "5", "--latency", "--idle", "--duration", "2"]
+    if kind == "sse10":
+        cmd.append("--http10")
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+    out = res.stdout
+    th.join(10)
+    srv.close()
+    summ = [l for l in out.splitlines() if l.startswith("summary ")]
+    kv = dict(x.split("=", 1) for x in summ[0].split()[1:]) if summ else {}
+    want = {"connected": "2", "failed": "0", "min": "5", "max": "5", "lost": "0",
+            "proto_err": "0", "closed": "2"}
+    if kind == "ws":
+        want.update({"pings": "4", "ws_close": "2"})
+    for k, v in want.items():
+        if kv.get(k) != v:
+            errors.append("%s: %s=%s, want %s (stderr: %s)"
+                          % (kind, k, kv.get(k), v, res.stderr.strip()))
+    if kv.get("lat_n") not in ("6", "8"):   # messages with a t= prefix
+        errors.append("%s: lat_n=%s" % (kind, kv.get("lat_n")))
+    print("%-6s %s" % (kind, summ[0] if summ else out))
+
+
+for k in ("ws", "sse", "sse10"):
+    run(k)
+if errors:
+    print("FAIL:\n  " + "\n  ".join(errors))
+    sys.exit(1)
+print("OK")

@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+# bench/run.sh: memory per idle subscriber and CPU per delivered message for
+# each fan-out server config bench/<server>.conf (see README.md).
+#
+#   bench/run.sh [--servers nchan,gravitee] [--reps 3] [--quick] [options]
+#
+# Prints one Markdown table on stdout; raw data and logs go to --out.
+set -u -o pipefail
+
+ARGS="$*"
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NGINX=${NGINX:-/usr/sbin/nginx}
+LOADGEN=$BENCH/loadgen
+
+# ---------------------------------------------------------------- options
+SERVERS=""
+REPS=3
+N_LIST="1000 10000"
+MODES="ws sse"
+CPU_SUBS=1000
+CPU_MSGS=200
+CPU_SIZE=100
+CPU_RATE=50
+CONN_RATE=2000
+SETTLE=2
+PORT=18480
+MAX_TIME=900
+OUT=""
+QUICK=0
+TESTS="idle cpu"
+
+usage() {
+    cat >&2 <<EOF
+usage: $0 [options]
+  --servers LIST   comma list of bench/<name>.conf (default: every *.conf)
+  --reps R         interleaved repetitions (default $REPS)
+  --n LIST         idle subscriber counts (default "$N_LIST")
+  --modes LIST     "ws sse" (default)
+  --tests LIST     "idle cpu" (default)
+  --cpu-subs N     subscribers in the CPU test (default $CPU_SUBS)
+  --cpu-msgs M     messages published (default $CPU_MSGS)
+  --cpu-size B     message size in bytes (default $CPU_SIZE)
+  --cpu-rate R     messages per second (default $CPU_RATE)
+  --conn-rate R    subscriber connections per second (default $CONN_RATE)
+  --settle S       seconds to wait after all subscribers are up (default $SETTLE)
+  --port P         listen port on 127.0.0.1 (default $PORT)
+  --max-time S     stop starting new cells after S seconds (default $MAX_TIME)
+  --out DIR        raw output directory (default bench/results/<date>)
+  --quick          smoke test: N=100,500, 100 CPU subscribers, 50 msgs, 1 rep
+EOF
+    exit 2
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --servers)   SERVERS=${2//,/ }; shift 2 ;;
+    --reps)      REPS=$2; shift 2 ;;
+    --n)         N_LIST=$2; shift 2 ;;
+    --modes)     MODES=$2; shift 2 ;;
+    --tests)     TESTS=$2; shift 2 ;;
+    --cpu-subs)  CPU_SUBS=$2; shift 2 ;;
+    --cpu-msgs)  CPU_MSGS=$2; shift 2 ;;
+    --cpu-size)  CPU_SIZE=$2; shift 2 ;;
+    --cpu-rate)  CPU_RATE=$2; shift 2 ;;
+    --conn-rate) CONN_RATE=$2; shift 2 ;;
+    --settle)    SETTLE=$2; shift 2 ;;
+    --port)      PORT=$2; shift 2 ;;
+    --max-time)  MAX_TIME=$2; shift 2 ;;
+    --out)       OUT=$2; shift 2 ;;
+    --quick)     QUICK=1; shift ;;
+    -h|--help)   usage ;;
+    *)           echo "unknown option: $1" >&2; usage ;;
+    esac
+done
+
+if [ "$QUICK" = 1 ]; then
+    REPS=1; N_LIST="100 500"; CPU_SUBS=100; CPU_MSGS=50; SETTLE=1
+fi
+
+log() { echo "[$(date +%T)] $*" >&2; }
+
+make -s -C "$BENCH" >&2 || { echo "build of loadgen failed" >&2; exit 1; }
+
+if [ -z "$SERVERS" ]; then
+    for f in "$BENCH"/*.conf; do
+        SERVERS="$SERVERS $(basename "$f" .conf)"
+    done
+fi
+
+[ -n "$OUT" ] || OUT=$BENCH/results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$OUT"
+RAW=$OUT/raw.tsv
+echo -e "rep\tserver\ttest\tmode\tn\tok\tdpss_kib\tslab_kib_sock\tcpu_us_msg\tcpu_us_msg_sched\tlat_p50_ms\tlat_p99_ms\tlost\tdelivered\tfailed" > "$RAW"
+
+# pinning: server on core 0, load generator on core 1 (when there are 2+)
+NCPU=$(nproc)
+if [ "$NCPU" -ge 2 ]; then
+    SRV_TASKSET=(taskset -c 0); CPU_MASK=01; LG_PIN=(--pin-cpu 1)
+else
+    SRV_TASKSET=(); CPU_MASK=auto; LG_PIN=()
+fi
+
+# nginx workers (user nobody) cannot raise RLIMIT_NOFILE past the master's
+# hard limit: raise it here for worker_rlimit_nofile (needs root)
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt 65536 ]; then
+    ulimit -Hn 65536 2>/dev/null || log "cannot raise the hard RLIMIT_NOFILE, using $(ulimit -Hn)"
+fi
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null
+NOFILE=$(ulimit -Hn)
+[ "$NOFILE" = unlimited ] && NOFILE=65536
+
+T_START=$(date +%s)
+CUR_MASTER=""
+CUR_LG=""
+
+# ---------------------------------------------------------------- helpers
+meta() {   # meta CONF KEY -> value of "# bench-KEY: value"
+    sed -n "s/^# bench-$2:[[:space:]]*//p" "$1" | head -1 | sed 's/[[:space:]]*$//'
+}
+
+server_missing() {   # prints the first missing load_module file, if any
+    local conf=$1 f
+    for f in $(sed -n 's/^[[:space:]]*load_module[[:space:]]\+\([^;]*\);.*/\1/p' "$conf"); do
+        [ -f "$f" ] || { echo "$f"; return 0; }
+    done
+    return 1
+}
+
+children() { cat "/proc/$1/task/$1/children" 2>/dev/null; }
+
+pss_total() {   # KiB, master + its children
+    local m=$1 t=0 p v
+    for p in $m $(children "$m"); do
+        v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
+        t=$((t + ${v:-0}))
+    done
+    echo $t
+}
+
+slab_kib() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
+
+cpu_ticks() {   # utime + stime of PID, in clock ticks
+    # fields after the ")" : state is $1, utime is $12, stime is $13
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
+sched_ns() { awk '{print $1}' "/proc/$1/schedstat" 2>/dev/null || echo 0; }
+
+stub_active() {
+    curl -s --max-time 2 "http://127.0.0.1:$PORT/stub_status" 2>/dev/null |
+        awk '/^Active connections/ {print $3}'
+}
+
+port_busy() { ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q .; }
+
+stop_server() {
+    local m=$CUR_MASTER w i
+    [ -n "$m" ] || return 0
+    w=$(children "$m")
+    kill -TERM "$m" 2>/dev/null
+    for i in $(seq 1 50); do
+        kill -0 "$m" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$m" 2>/dev/null; then
+        log "nginx $m did not stop, killing"
+        kill -KILL "$m" $w 2>/dev/null
+    fi
+    for i in $(seq 1 20); do
+        port_busy || break
+        sleep 0.1
+    done
+    CUR_MASTER=""
+}
+
+stop_loadgen() {
+    local p=$CUR_LG i
+    [ -n "$p" ] || return 0
+    kill -TERM "$p" 2>/dev/null
+    for i in $(seq 1 50); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    CUR_LG=""
+}
+
+cleanup() { stop_loadgen; stop_server; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_server() {   # start_server NAME -> sets CUR_MASTER, CUR_WORKER
+    local name=$1 conf=$BENCH/$1.conf pre=$BENCH/run/$1 i
+    if port_busy; then
+        log "port $PORT is busy"
+        return 1
+    fi
+    rm -rf "$pre"
+    mkdir -p "$pre"
+    sed -e "s#@PREFIX@#$pre#g" -e "s#@PORT@#$PORT#g" \
+        -e "s#@WORKER_CONNECTIONS@#$WORKER_CONNECTIONS#g" \
+        -e "s#@CPU_MASK@#$CPU_MASK#g" -e "s#@NOFILE@#$NOFILE#g" \
+        "$conf" > "$pre/nginx.conf"
+    if ! "${SRV_TASKSET[@]}" "$NGINX" -p "$pre" -c "$pre/nginx.conf" \
+            -e "$pre/error.log" 2>>"$OUT/nginx-start.log"; then
+        log "$name: nginx failed to start (see $OUT/nginx-start.log)"
+        return 1
+    fi
+    for i in $(seq 1 50); do
+        [ -s "$pre/nginx.pid" ] && [ -n "$(stub_active)" ] && break
+        sleep 0.1
+    done
+    CUR_MASTER=$(cat "$pre/nginx.pid" 2>/dev/null)
+    CUR_WORKER=$(children "$CUR_MASTER" | awk '{print $1}')
+    if [ -z "$CUR_MASTER" ] || [ -z "$CUR_WORKER" ]; then
+        log "$name: no master/worker found"
+        stop_server
+        return 1
+    fi
+    # warm-up: one subscriber of each kind, so that first-use allocations
+    # (channel, buffers, lazy init) are outside the measured delta; only one,
+    # because the heap holes a closed subscriber leaves are reused by the next
+    "$LOADGEN" --mode ws --url "ws://127.0.0.1:$PORT$WARM_PATH" -n 1 --idle \
+        --duration 0.5 --quiet "${LG_PIN[@]}" >/dev/null 2>&1
+    "$LOADGEN" --mode sse --url "http://127.0.0.1:$PORT$WARM_PATH" -n 1 \
+        --idle --duration 0.5 --quiet "${LG_PIN[@]}" >/dev/null 2>&1
+    sleep 0.5
+    return 0
+}
+
+wait_line() {   # wait_line FILE PATTERN TIMEOUT_S
+    local i lim
+    lim=$(awk -v t="$3" 'BEGIN {print int(t * 10)}')
+    for ((i = 0; i < lim; i++)); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        [ -n "$CUR_LG" ] && ! kill -0 "$CUR_LG" 2>/dev/null && \
+            { grep -q "$2" "$1" 2>/dev/null; return $?; }
+        sleep 0.1
+    done
+    return 1
+}
+
+kv() {   # kv FILE LINE_TAG KEY
+    grep "^$2 " "$1" 2>/dev/null | tail -1 | tr ' ' '\n' |
+        sed -n "s/^$3=//p" | head -1
+}
+
+record() { local IFS=$'\t'; echo "$*" >> "$RAW"; }
+
+# ------------------------------------------------------------------ cells
+cell_idle() {   # cell_idle REP SERVER MODE N
+    local rep=$1 srv=$2 mode=$3 n=$4 conf=$BENCH/$2.conf p url f
+    local b a s0 s1 est fail act i dpss slab ok=0
+    p=$(meta "$conf" "idle-$mode")
+    [ "$mode" = ws ] && url="ws://127.0.0.1:$PORT$p" || url="http://127.0.0.1:$PORT$p"
+    WARM_PATH=$p
+    f=$OUT/lg-$rep-$srv-idle-$mode-$n.txt
+    if ! start_server "$srv"; then
+        record "$rep" "$srv" idle "$mode" "$n" 0 - - - - - - - - -
+        return
+    fi
+    b=$(pss_total "$CUR_MASTER")
+    s0=$(slab_kib)
+    "$LOADGEN" --mode "$mode" --url "$url" -n "$n" --idle --rate "$CONN_RATE" \
+        --duration $((n / CONN_RATE + 60)) --quiet "${LG_PIN[@]}" \
+        > "$f" 2>&1 &
+    CUR_LG=$!
+    if wait_line "$f" '^setup_done' $((n / CONN_RATE + 30)); then
+        est=$(kv "$f" setup_done established)
+        fail=$(kv "$f" setup_done failed)
+        # the server must see them all too (stub_status counts itself)
+        for i in $(seq 1 50); do
+            act=$(stub_active)
+            [ "${act:-0}" -gt "$n" ] && break
+            sleep 0.1
+        done
+        sleep "$SETTLE"
+        a=$(pss_total "$CUR_MASTER")
+        s1=$(slab_kib)
+        [ "$est" = "$n" ] && ok=1
+        dpss=$(awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN {printf "%.3f", (a - b) / n}')
+        slab=$(awk -v a="$s1" -v b="$s0" -v n="$n" 'BEGIN {printf "%.3f", (a - b) / (2 * n)}')
+        echo "pss_before_kib=$b pss_after_kib=$a slab_before_kib=$s0 slab_after_kib=$s1 stub_active=$act" >> "$f"
+        log "$srv idle $mode N=$n: dPSS/N=${dpss} KiB slab/socket=${slab} KiB (established $est, failed $fail)"
+        record "$rep" "$srv" idle "$mode" "$n" "$ok" "$dpss" "$slab" - - - - - - "$fail"
+    else
+        log "$srv idle $mode N=$n: subscribers not set up in time"
+        record "$rep" "$srv" idle "$mode" "$n" 0 - - - - - - - - -
+    fi
+    stop_loadgen
+    stop_server
+}
+
+cell_cpu() {   # cell_cpu REP SERVER MODE
+    local rep=$1 srv=$2 mode=$3 n=$CPU_SUBS conf=$BENCH/$2.conf p pub url f
+    local c0 c1 q0 q1 est fail msgs lost p50 p99 us uss ok=0 tmo hz
+    p=$(meta "$conf" "cpu-$mode")
+    pub=$(meta "$conf" publish)
+    [ "$mode" = ws ] && url="ws://127.0.0.1:$PORT$p" || url="http://127.0.0.1:$PORT$p"
+    WARM_PATH=$p
+    f=$OUT/lg-$rep-$srv-cpu-$mode-$n.txt
+    if ! start_server "$srv"; then
+        record "$rep" "$srv" cpu "$mode" "$n" 0 - - - - - - - - -
+        return
+    fi
+    tmo=$((n / CONN_RATE + CPU_MSGS / CPU_RATE + 40))
+    "$LOADGEN" --mode "$mode" --url "$url" -n "$n" --expect "$CPU_MSGS" \
+        --latency --hold --rate "$CONN_RATE" --duration "$tmo" --quiet \
+        "${LG_PIN[@]}" > "$f" 2>&1 &
+    CUR_LG=$!
+    if ! wait_line "$f" '^setup_done' $((n / CONN_RATE + 30)); then
+        log "$srv cpu $mode: subscribers not set up in time"
+        record "$rep" "$srv" cpu "$mode" "$n" 0 - - - - - - - - -
+        stop_loadgen; stop_server
+        return
+    fi
+    sleep 0.5
+    c0=$(cpu_ticks "$CUR_WORKER"); q0=$(sched_ns "$CUR_WORKER")
+    if [ -n "$pub" ]; then
+        "$LOADGEN" --publish "http://127.0.0.1:$PORT$pub" --rate "$CPU_RATE" \
+            --count "$CPU_MSGS" --size "$CPU_SIZE" \
+            --duration $((CPU_MSGS / CPU_RATE + 20)) "${LG_PIN[@]}" \
+            > "$f.pub" 2>&1
+    fi
+    # all subscribers done (summary printed, connections still held) or timeout
+    wait_line "$f" '^summary' $((CPU_MSGS / CPU_RATE + 20))
+    c1=$(cpu_ticks "$CUR_WORKER"); q1=$(sched_ns "$CUR_WORKER")
+    stop_loadgen
+    est=$(kv "$f" summary connected)
+    fail=$(kv "$f" summary failed)
+    msgs=$(kv "$f" summary msgs_after_setup)
+    lost=$(kv "$f" summary lost)
+    p50=$(kv "$f" summary lat_p50_ms)
+    p99=$(kv "$f" summary lat_p99_ms)
+    hz=$(getconf CLK_TCK)
+    us=$(awk -v a="$c1" -v b="$c0" -v m="${msgs:-0}" -v hz="$hz" \
+        'BEGIN {if (m > 0) printf "%.3f", (a - b) * 1e6 / hz / m; else print "-"}')
+    uss=$(awk -v a="$q1" -v b="$q0" -v m="${msgs:-0}" \
+        'BEGIN {if (m > 0) printf "%.3f", (a - b) / 1e3 / m; else print "-"}')
+    echo "worker_ticks_before=$c0 worker_ticks_after=$c1 clk_tck=$hz sched_ns_before=$q0 sched_ns_after=$q1" >> "$f"
+    [ "$est" = "$n" ] && [ "${msgs:-0}" -gt 0 ] && ok=1
+    log "$srv cpu $mode N=$n: ${us} us/msg (schedstat ${uss}), delivered $msgs, lost $lost, p50 ${p50} ms, p99 ${p99} ms"
+    record "$rep" "$srv" cpu "$mode" "$n" "$ok" - - "$us" "$uss" "${p50:--}" "${p99:--}" "${lost:--}" "${msgs:--}" "${fail:--}"
+    stop_server
+}
+
+# ------------------------------------------------------------------- main
+MAXN=$CPU_SUBS
+for n in $N_LIST; do [ "$n" -gt "$MAXN" ] && MAXN=$n; done
+WORKER_CONNECTIONS=$((MAXN + 1024))
+if [ "$WORKER_CONNECTIONS" -gt "$NOFILE" ]; then
+    log "N=$MAXN needs more than RLIMIT_NOFILE $NOFILE"
+    exit 1
+fi
+
+ACTIVE=""
+for s in $SERVERS; do
+    conf=$BENCH/$s.conf
+    if [ ! -f "$conf" ]; then
+        log "$s: no $conf, skipped"
+        echo "$s: skipped, no config" >> "$OUT/skipped.txt"
+        continue
+    fi
+    if miss=$(server_missing "$conf"); then
+        log "$s: skipped, module file $miss does not exist"
+        echo "$s: skipped, $miss does not exist" >> "$OUT/skipped.txt"
+        continue
+    fi
+    ACTIVE="$ACTIVE $s"
+done
+[ -n "$ACTIVE" ] || { log "no server to run"; exit 1; }
+
+{
+    echo "date: $(date)"
+    echo "host: nproc=$(nproc) kernel=$(uname -r)"
+    echo "nginx: $("$NGINX" -V 2>&1 | head -1)"
+    echo "command: $0 $ARGS"
+    echo "servers:$ACTIVE reps=$REPS n=\"$N_LIST\" modes=\"$MODES\" tests=\"$TESTS\" cpu=$CPU_SUBS subs x $CPU_MSGS msgs x $CPU_SIZE B at $CPU_RATE/s conn_rate=$CONN_RATE settle=$SETTLE"
+} > "$OUT/meta.txt"
+log "servers:$ACTIVE, reps $REPS, output in $OUT"
+
+STOPPED=0
+for ((rep = 1; rep <= REPS && !STOPPED; rep++)); do
+    for s in $ACTIVE; do
+        for t in $TESTS; do
+            for m in $MODES; do
+                if [ $(( $(date +%s) - T_START )) -ge "$MAX_TIME" ]; then
+                    log "--max-time $MAX_TIME s reached, stopping"
+                    STOPPED=1
+                    break 3
+                fi
+                if [ "$t" = idle ]; then
+                    for n in $N_LIST; do
+                        cell_idle "$rep" "$s" "$m" "$n"
+                    done
+                else
+                    cell_cpu "$rep" "$s" "$m"
+                fi
+            done
+        done
+    done
+done
+
+# ------------------------------------------------------------------ table
+# median [min-max] over the successful repetitions of each cell
+awk -F'\t' -v reps="$REPS" '
+function sortn(a, n,   i, j, t) {   # insertion sort, numeric (POSIX awk)
+    for (i = 2; i <= n; i++) {
+        t = a[i] + 0
+        for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
+        a[j + 1] = t
+    }
+}
+function cell(s, fmt,   a, n, m) {
+    n = split(s, a, " ")
+    if (n == 0) return "-"
+    sortn(a, n)
+    if (n % 2) m = a[(n + 1) / 2]; else m = (a[n / 2] + a[n / 2 + 1]) / 2
+    if (n == 1 || (fmt == "%d" && a[1] == a[n])) return sprintf(fmt, m)
+    return sprintf(fmt " [" fmt "–" fmt "]", m, a[1], a[n])
+}
+NR == 1 { next }
+{
+    key = $2 SUBSEP $3 SUBSEP $4 SUBSEP $5
+    if (!(key in seen)) { seen[key] = 1; order[++nk] = key }
+    runs[key]++
+    if ($6 != 1) { bad[key]++; next }
+    good[key]++
+    for (c = 7; c <= 14; c++) if ($c != "-" && $c != "") v[key, c] = v[key, c] " " $c
+}
+END {
+    print "| server | test | mode | N | ΔPSS/N KiB | kernel slab/socket KiB | CPU µs/msg | latency p50 ms | latency p99 ms | lost | delivered | ok runs |"
+    print "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    for (i = 1; i <= nk; i++) {
+        k = order[i]; split(k, f, SUBSEP)
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |\n",
+            f[1], f[2], f[3], f[4],
+            cell(v[k, 7], "%.2f"), cell(v[k, 8], "%.2f"), cell(v[k, 9], "%.2f"),
+            cell(v[k, 11], "%.2f"), cell(v[k, 12], "%.2f"), cell(v[k, 13], "%d"),
+            cell(v[k, 14], "%d"), good[k] + 0, runs[k]
+    }
+}' "$RAW" | tee "$OUT/table.md"
+
+if [ -s "$OUT/skipped.txt" ]; then
+    echo
+    sed 's/^/skipped: /' "$OUT/skipped.txt"
+fi
+log "done in $(( $(date +%s) - T_START )) s; raw data in $OUT"
