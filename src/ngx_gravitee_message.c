@@ -68,8 +68,12 @@ ngx_gravitee_message_create(ngx_log_t *log, ngx_gravitee_message_init_t *init)
         msg->content.data = init->content.data;
 
     } else {
+        /* no data: room for the creator to write the content into */
         msg->content.data = p;
-        ngx_memcpy(p, init->content.data, init->content.len);
+
+        if (init->content.data) {
+            ngx_memcpy(p, init->content.data, init->content.len);
+        }
     }
 
     ngx_gravitee_messages_alive++;

@@ -44,3 +44,20 @@ Accept: application/json
 --- timeout: 1
 --- error_log eval
 qr/mock shared source \S+ ended: count 2 reached/
+
+
+
+=== TEST 3: stamp=on starts each content with the time it was made, in ns
+--- config
+    location /api {
+        message_proxy_entrypoint http-get messages_limit_count=2
+                                 headers_in_payload=on;
+        message_proxy_endpoint mock interval=20ms content=payload
+                               header=X-A:1 stamp=on;
+    }
+--- request
+GET /api
+--- more_headers
+Accept: application/json
+--- response_body_like eval
+qr/^\{"items":\[\{"id":"0","content":"t=1\d{18} payload","headers":\{"X-A":\["1"\]\}\},\{"id":"1","content":"t=1\d{18} payload","headers":\{"X-A":\["1"\]\}\}\],"pagination":\{"nextCursor":"1"\}\}$/

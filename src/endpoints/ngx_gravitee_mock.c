@@ -29,6 +29,7 @@ typedef struct {
     ngx_array_t                 *headers;    /* ngx_gravitee_pair_t */
     ngx_array_t                 *metadata;   /* ngx_gravitee_pair_t */
     ngx_flag_t                   shared;
+    ngx_flag_t                   stamp;
 
     ngx_gravitee_mock_source_t  *source;     /* this worker's shared stream */
 } ngx_gravitee_mock_conf_t;
@@ -95,6 +96,11 @@ static ngx_gravitee_param_t  ngx_gravitee_mock_params[] = {
       offsetof(ngx_gravitee_mock_conf_t, shared),
       NULL },
 
+    { ngx_string("stamp"),
+      ngx_gravitee_param_flag,
+      offsetof(ngx_gravitee_mock_conf_t, stamp),
+      NULL },
+
       ngx_gravitee_null_param
 };
 
@@ -125,6 +131,7 @@ ngx_gravitee_mock_create_conf(ngx_conf_t *cf)
     mcf->interval = NGX_CONF_UNSET_MSEC;
     mcf->count = NGX_CONF_UNSET_UINT;
     mcf->shared = NGX_CONF_UNSET;
+    mcf->stamp = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -138,6 +145,7 @@ ngx_gravitee_mock_init_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->interval, 1000);
     ngx_conf_init_uint_value(mcf->count, NGX_GRAVITEE_MOCK_UNLIMITED);
     ngx_conf_init_value(mcf->shared, 0);
+    ngx_conf_init_value(mcf->stamp, 0);
 
     if (mcf->content.data == NULL) {
         ngx_str_set(&mcf->content, "mock message");
@@ -383,10 +391,18 @@ ngx_gravitee_mock_tick(ngx_event_t *ev)
 }
 
 
+/*
+ * With stamp=on the content starts with "t=<epoch nanoseconds> ", the time
+ * the message was made, so that a client (bench/loadgen) measures the
+ * delivery latency.
+ */
+
 static ngx_gravitee_message_t *
 ngx_gravitee_mock_message(ngx_gravitee_mock_source_t *src, ngx_log_t *log)
 {
-    u_char                        id[NGX_INT_T_LEN];
+    u_char                       *p, id[NGX_INT_T_LEN];
+    struct timespec               ts;
+    ngx_gravitee_message_t       *msg;
     ngx_gravitee_mock_conf_t     *mcf;
     ngx_gravitee_message_init_t   init;
 
@@ -411,7 +427,28 @@ ngx_gravitee_mock_message(ngx_gravitee_mock_source_t *src, ngx_log_t *log)
         init.nmetadata = mcf->metadata->nelts;
     }
 
-    return ngx_gravitee_message_create(log, &init);
+    if (!mcf->stamp) {
+        return ngx_gravitee_message_create(log, &init);
+    }
+
+    init.content.len = sizeof("t=18446744073709551615 ") - 1
+                       + mcf->content.len;
+    init.content.data = NULL;
+    init.wrap_content = 0;
+
+    msg = ngx_gravitee_message_create(log, &init);
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    (void) clock_gettime(CLOCK_REALTIME, &ts);
+
+    p = ngx_sprintf(msg->content.data, "t=%uL ",
+                    (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec);
+    p = ngx_cpymem(p, mcf->content.data, mcf->content.len);
+    msg->content.len = p - msg->content.data;
+
+    return msg;
 }
 
 
