@@ -582,10 +582,27 @@ ngx_gravitee_sse_timer(ngx_gravitee_stream_t *s)
 static void
 ngx_gravitee_sse_shutdown(ngx_gravitee_stream_t *s)
 {
+    ngx_event_t  *wev;
+
     (void) ngx_gravitee_stream_push_control(s, ngx_gravitee_sse_goaway,
                                       sizeof(ngx_gravitee_sse_goaway) - 1, 0);
 
     ngx_gravitee_stream_finish(s, "shutdown");
+
+    /*
+     * ngx_close_idle_connections() calls us from the worker's cycle, after
+     * the posted events of this turn were run: the write posted by finish
+     * would wait for some other event (the client's next move).  The
+     * "next" queue makes the coming epoll wait return at once.
+     */
+
+    wev = s->connection->write;
+
+    if (wev->posted) {
+        ngx_delete_posted_event(wev);
+    }
+
+    ngx_post_event(wev, &ngx_posted_next_events);
 }
 
 
