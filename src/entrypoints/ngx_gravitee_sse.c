@@ -735,12 +735,22 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_gravitee_sse_keep_writer;
 
+    /*
+     * a failure here is finished from the posted event, once the content
+     * handler has returned: the request is not freed under its feet
+     */
+
     len = ngx_gravitee_sse_retry(conf, ctx->retry);
 
     if (ngx_gravitee_sse_keep_push(ctx, NULL, ctx->retry, len, 1)
         != NGX_OK)
     {
-        ngx_gravitee_sse_keep_finish(ctx, "out of memory");
+        ctx->error = 1;
+
+        if (!ctx->event.posted) {
+            ngx_post_event(&ctx->event, &ngx_posted_events);
+        }
+
         return NGX_DONE;
     }
 
@@ -754,7 +764,9 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
                                    sizeof(ngx_gravitee_sse_unavailable) - 1,
                                    1);
 
-        ngx_gravitee_sse_keep_finish(ctx, "endpoint unavailable");
+        ctx->reason = "endpoint unavailable";
+        ngx_gravitee_sse_keep_end(&ctx->sub);
+
         return NGX_DONE;
     }
 
