@@ -33,6 +33,7 @@ static void ngx_gravitee_stream_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_gravitee_stream_write(ngx_gravitee_stream_t *s);
 static ngx_chain_t *ngx_gravitee_stream_chain(ngx_gravitee_stream_t *s,
     ngx_buf_t *bufs, ngx_chain_t *links);
+static void ngx_gravitee_stream_drop(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_sent(ngx_gravitee_stream_t *s, off_t sent);
 static ngx_int_t ngx_gravitee_stream_overflow(ngx_gravitee_stream_t *s);
 static ngx_int_t ngx_gravitee_stream_frame(ngx_gravitee_stream_t *s,
@@ -449,11 +450,21 @@ ngx_gravitee_stream_write_handler(ngx_event_t *wev)
     if (s->overflowed && !s->finishing
         && s->conf->policy == NGX_GRAVITEE_SLOW_CLOSE)
     {
+        /*
+         * what waits for a client that does not read will not reach it in
+         * time: release it now, so that the goodbye comes next, and give
+         * the goodbye a short grace rather than the whole send_timeout
+         */
+        ngx_gravitee_stream_drop(s);
+
         s->handler->overflow(s);
 
         if (!s->finishing) {
             ngx_gravitee_stream_finish(s, "slow client");
         }
+
+        ngx_add_timer(wev, ngx_min(s->conf->send_timeout,
+                                   NGX_GRAVITEE_STREAM_LINGER));
     }
 
     rc = ngx_gravitee_stream_write(s);
@@ -608,6 +619,32 @@ ngx_gravitee_stream_chain(ngx_gravitee_stream_t *s, ngx_buf_t *bufs,
 }
 
 
+/* the queue goes, but for a frame half sent, which must be completed */
+
+static void
+ngx_gravitee_stream_drop(ngx_gravitee_stream_t *s)
+{
+    ngx_uint_t             keep, k;
+    ngx_gravitee_frame_t  *f;
+
+    keep = (s->offset > 0) ? 1 : 0;
+
+    while (s->nframes > keep) {
+        k = (s->first + s->nframes - 1) % s->capacity;
+        f = &s->frames[k];
+
+        s->queued -= f->body_len;
+
+        if (f->msg) {
+            ngx_gravitee_message_unref(f->msg);
+        }
+
+        s->nframes--;
+        s->dropped++;
+    }
+}
+
+
 static void
 ngx_gravitee_stream_sent(ngx_gravitee_stream_t *s, off_t sent)
 {
@@ -685,9 +722,14 @@ ngx_gravitee_stream_overflow(ngx_gravitee_stream_t *s)
                   ? "dropping new messages until it catches up"
                   : "closing");
 
-    if (s->conf->policy == NGX_GRAVITEE_SLOW_CLOSE) {
-        /* the goodbye is said from the write handler, not from here */
-        ngx_gravitee_stream_post_write(s);
+    if (s->conf->policy == NGX_GRAVITEE_SLOW_CLOSE && s->detached
+        && !s->connection->write->posted)
+    {
+        /*
+         * the goodbye is said from the write handler, not from here; and
+         * it runs even if the socket is full: it may never drain
+         */
+        ngx_post_event(s->connection->write, &ngx_posted_events);
     }
 
     return NGX_DECLINED;
