@@ -191,6 +191,32 @@ my @curl = ('curl', '-sS', '-k', '--http2', '-N', "-H 'Accept: text/event-stream
     ok(wait_for_error_log($ngx, 'Received message: over h2', 3, $off), 'HTTP/2 POST published');
 }
 
+# 5b. HTTP/1.1 over TLS (a kept request, until the stream layer does TLS)
+
+{
+    my $out = `curl -sS -k --http1.1 -N -H 'Accept: text/event-stream' --max-time 5 https://127.0.0.1:$h2/sse2 2>&1`;
+    like($out, qr/\Aretry: 1000\n\nid: 0\nevent: message\ndata: mock message\n:sourceTimestamp: \d{13}\n:k: v\n\nid: 1\n/,
+         'HTTP/1.1 over TLS: the same events');
+    like($out, qr/\n\nid: 1\nevent: message\ndata: mock message\n:sourceTimestamp: \d{13}\n:k: v\n\n\z/,
+         'HTTP/1.1 over TLS: each event once, the stream ends after the last');
+    ok(wait_for_error_log($ngx, qr/gravitee sse closed: api="\/sse2" protocol=HTTP\/1.1 .* messages=2 .* reason="endpoint ended"/, 3),
+       'HTTP/1.1 over TLS: close record');
+}
+
+# 5c. a slow HTTP/2 reader: the same cap and policy on the kept request
+
+{
+    my $off = error_log_size($ngx);
+    my $t0 = time;
+    system("@curl --limit-rate 2k --max-time 3 -o /dev/null https://127.0.0.1:$h2/slow-close 2>/dev/null");
+    ok(wait_for_error_log($ngx, qr/sse on "\/slow-close": slow client, 20 messages and \d+ bytes unsent, closing/, 1, $off),
+       'HTTP/2 slow reader over max_queued_messages is logged');
+    ok(wait_for_error_log($ngx, qr/gravitee sse closed: api="\/slow-close" protocol=HTTP\/2.0 .* reason="slow client"/, 3, $off),
+       'HTTP/2 slow reader: close record says slow client');
+    sleep 0.3;
+    is(alive($ngx), 0, 'HTTP/2 slow reader: the unsent messages are freed');
+}
+
 # 6. shutdown with an HTTP/2 subscriber: goaway at the next heartbeat tick
 
 {

@@ -327,6 +327,18 @@ ngx_gravitee_sse_handler(ngx_http_request_t *r,
     }
 #endif
 
+#if (NGX_HTTP_SSL)
+    /*
+     * the stream layer measures its progress with c->sent, which does not
+     * move while OpenSSL's buffer holds the bytes: it would write them
+     * again.  Until it counts what send_chain consumed, TLS keeps the
+     * request, as HTTP/2 does.
+     */
+    if (r->connection->ssl) {
+        return ngx_gravitee_sse_keep_start(r, glcf, conf, &last_id);
+    }
+#endif
+
     return ngx_gravitee_sse_stream_start(r, glcf, conf, &last_id);
 }
 
