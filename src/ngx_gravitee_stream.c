@@ -488,9 +488,17 @@ ngx_gravitee_stream_write_handler(ngx_event_t *wev)
     }
 
     if (!s->finishing) {
+        /* an idle subscriber keeps no output state: no ring, no buffer */
+
+        if (s->frames) {
+            ngx_free(s->frames);
+            s->frames = NULL;
+            s->capacity = 0;
+            s->first = 0;
+        }
+
 #if (NGX_HTTP_SSL)
         if (c->ssl) {
-            /* an idle TLS subscriber keeps no 16k write buffer */
             ngx_ssl_free_buffer(c);
         }
 #endif

@@ -91,7 +91,7 @@ struct ngx_gravitee_stream_s {
 
     ngx_gravitee_sub_t             sub;
 
-    /* the queue: a ring of frames, allocated with the first one */
+    /* the queue: a ring of frames, allocated while frames wait */
     ngx_gravitee_frame_t          *frames;
     ngx_uint_t                     first;
     ngx_uint_t                     nframes;
