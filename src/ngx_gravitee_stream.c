@@ -378,6 +378,19 @@ ngx_gravitee_stream_read_handler(ngx_event_t *rev)
             }
         }
 
+        /*
+         * ngx_close_idle_connections() calls us from the worker's cycle,
+         * after this turn's posted events: a write posted now would wait
+         * for the next I/O event.  The "next" queue makes the coming epoll
+         * wait return at once.
+         */
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        ngx_post_event(c->write, &ngx_posted_next_events);
+
         return;
     }
 
