@@ -34,6 +34,16 @@ my $conf = <<"_EOC_";
             message_proxy_endpoint mock interval=100ms count=2 metadata=k:v;
         }
 
+        location /quiet {
+            message_proxy_entrypoint sse retry=1s heartbeat_interval=2s;
+            message_proxy_endpoint mock interval=4500ms count=1;
+        }
+
+        location /fanout {
+            message_proxy_entrypoint sse retry=1s;
+            message_proxy_endpoint mock interval=500ms count=3 shared=on;
+        }
+
         location /slow-close {
             message_proxy_entrypoint sse retry=1s max_queued_messages=20;
             message_proxy_endpoint mock interval=1ms content=$big;
@@ -215,6 +225,31 @@ my @curl = ('curl', '-sS', '-k', '--http2', '-N', "-H 'Accept: text/event-stream
        'HTTP/2 slow reader: close record says slow client');
     sleep 0.3;
     is(alive($ngx), 0, 'HTTP/2 slow reader: the unsent messages are freed');
+}
+
+# 5d. heartbeats on HTTP/2 too
+
+{
+    my $out = `@curl --max-time 8 https://127.0.0.1:$h2/quiet 2>&1`;
+    is($out, "retry: 1000\n\n:\n\n:\n\nid: 0\nevent: message\ndata: mock message\n\n",
+       'HTTP/2: a heartbeat at each quiet tick, then the event');
+}
+
+# 5e. a fan-out encodes each event once, whatever the number of clients
+
+{
+    my $off = error_log_size($ngx);
+    my @socks = map { request($ngx->{port}, '/fanout') } 1 .. 3;
+    my @got = map { read_until($_, qr/\n0\r\n\r\n/, 4) } @socks;
+    for my $i (0 .. 2) {
+        my (undef, $body) = dechunk($got[$i]);
+        is($body, join('', "retry: 1000\n\n",
+                       map { "id: $_\nevent: message\ndata: mock message\n\n" } 0 .. 2),
+           "fan-out: client $i got every event");
+    }
+    my @enc = error_log_text($ngx, $off) =~ /sse event of message \S+ id:"(\d+)" encoded/g;
+    is("@enc", '0 1 2', 'fan-out: each event encoded once for three clients');
+    close $_ for @socks;
 }
 
 # 6. shutdown with an HTTP/2 subscriber: goaway at the next heartbeat tick

@@ -34,6 +34,28 @@ Received message: hello world
 
 
 
+=== TEST 1b: request_headers_to_message=on publishes the same way
+--- config
+    location /post {
+        message_proxy_entrypoint http-post request_headers_to_message=on;
+        message_proxy_endpoint mock;
+    }
+--- request
+POST /post
+with headers
+--- more_headers
+X-One: 1
+X-One: 2
+--- error_code: 202
+--- response_body eval
+""
+--- error_log
+Received message: with headers
+--- no_error_log
+[error]
+
+
+
 === TEST 2: a chunked body is read in several parts and published whole
 --- config
     location /post {

@@ -993,9 +993,8 @@ ngx_gravitee_sse_keep_push(ngx_gravitee_sse_ctx_t *ctx,
         ctx->nout++;
         ctx->queued += len;
         ctx->messages++;
+        ctx->written = 1;
     }
-
-    ctx->written = 1;
 
     if (ngx_gravitee_sse_keep_flush(ctx, &o->cl) == NGX_ERROR) {
         /* the request is finished from the event, never from here */
@@ -1306,6 +1305,10 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
 
     value.data = start;
     value.len = p - start;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "sse event of message %p id:\"%V\" encoded, %uz bytes",
+                   msg, &msg->id, value.len);
 
     if (msg->encoded_by == NULL) {
         msg->encoded_by = conf;
