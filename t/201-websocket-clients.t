@@ -235,6 +235,33 @@ _EOC_
 };
 
 
+subtest 'the quickstart: one text "mock message" a second' => sub {
+    open my $in, '<', 'conf-examples/quickstart.conf' or die $!;
+    my $conf = do { local $/; <$in> };
+    my ($module) = split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
+    ok($conf =~ s{^load_module .*$}{load_module $module;}m
+       && $conf =~ s{^error_log .*$}{}m
+       && $conf =~ s{listen 127\.0\.0\.1:8082;}{listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;},
+       'conf-examples/quickstart.conf, on the test port');
+
+    my $ngx = start('qs', $conf, master => 1);
+    my $sock = tcp_connect($ngx->{port});
+    print $sock $HS =~ s{^GET /ws }{GET /qs-message-api }r;
+    like(read_until($sock, qr/\r\n\r\n/), qr{^HTTP/1\.1 101 }, 'upgraded');
+
+    my @at;
+    for (1 .. 2) {
+        my $f = ws_read_frame($sock, 3);
+        is($f && "$f->{opcode}:$f->{payload}", '1:mock message',
+           "message $_: a text frame");
+        push @at, time;
+    }
+    my $gap = $at[1] - $at[0];
+    ok($gap > 0.8 && $gap < 1.3, sprintf('a second apart (%.2fs)', $gap));
+    stop_nginx($ngx);
+};
+
+
 # a client socket with a small receive buffer, against a small send buffer
 # (listen ... sndbuf), so that a client that does not read fills up fast
 sub slow_client {
