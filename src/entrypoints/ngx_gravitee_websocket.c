@@ -1671,27 +1671,10 @@ ngx_gravitee_ws_arm(ngx_gravitee_stream_t *s)
 static void
 ngx_gravitee_ws_shutdown(ngx_gravitee_stream_t *s)
 {
-    ngx_event_t  *wev;
-
     ngx_gravitee_ws_goodbye(s, NGX_GRAVITEE_WS_TRY_AGAIN,
                             (u_char *) "Try Again Later", 15, "shutdown", 0);
 
     ngx_gravitee_stream_finish(s, "shutdown");
-
-    /*
-     * ngx_close_idle_connections() calls us from the worker's cycle, once
-     * this turn's posted events have run: the write posted by finish would
-     * wait for the client's next move.  The "next" queue makes the coming
-     * epoll wait return at once.
-     */
-
-    wev = s->connection->write;
-
-    if (wev->posted) {
-        ngx_delete_posted_event(wev);
-    }
-
-    ngx_post_event(wev, &ngx_posted_next_events);
 }
 
 
