@@ -330,12 +330,12 @@ ngx_gravitee_sse_handler(ngx_http_request_t *r,
 #if (NGX_HTTP_SSL)
     /*
      * the stream layer measures its progress with c->sent, which does not
-     * move while OpenSSL's buffer holds the bytes: it would write them
-     * again.  Until it counts what send_chain consumed, TLS keeps the
-     * request, as HTTP/2 does.
+     * move while OpenSSL's write buffer holds bytes it has taken: it would
+     * write them again.  Without the buffer, every write is an SSL_write
+     * that c->sent counts.
      */
     if (r->connection->ssl) {
-        return ngx_gravitee_sse_keep_start(r, glcf, conf, &last_id);
+        r->connection->ssl->buffer = 0;
     }
 #endif
 
@@ -594,27 +594,10 @@ ngx_gravitee_sse_timer(ngx_gravitee_stream_t *s)
 static void
 ngx_gravitee_sse_shutdown(ngx_gravitee_stream_t *s)
 {
-    ngx_event_t  *wev;
-
     (void) ngx_gravitee_stream_push_control(s, ngx_gravitee_sse_goaway,
                                       sizeof(ngx_gravitee_sse_goaway) - 1, 0);
 
     ngx_gravitee_stream_finish(s, "shutdown");
-
-    /*
-     * ngx_close_idle_connections() calls us from the worker's cycle, after
-     * the posted events of this turn were run: the write posted by finish
-     * would wait for some other event (the client's next move).  The
-     * "next" queue makes the coming epoll wait return at once.
-     */
-
-    wev = s->connection->write;
-
-    if (wev->posted) {
-        ngx_delete_posted_event(wev);
-    }
-
-    ngx_post_event(wev, &ngx_posted_next_events);
 }
 
 
