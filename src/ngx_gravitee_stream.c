@@ -109,6 +109,12 @@ ngx_gravitee_stream_start(ngx_gravitee_stream_t *s, ngx_http_request_t *r)
 
     c = r->connection;
 
+    /* a short header waits in r->out for postpone_output: send it now */
+
+    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
     if (r != r->main || r->discard_body || r->reading_body
 #if (NGX_HTTP_V2)
         || r->stream
@@ -537,6 +543,11 @@ ngx_gravitee_stream_write_handler(ngx_event_t *wev)
 
 /* NGX_OK: all sent; NGX_AGAIN: the socket is full; NGX_ERROR */
 
+/*
+ * What send_chain took is counted from the chain, not from c->sent: with
+ * TLS, OpenSSL's write buffer takes bytes that c->sent counts only later.
+ */
+
 static ngx_int_t
 ngx_gravitee_stream_write(ngx_gravitee_stream_t *s)
 {
@@ -555,7 +566,11 @@ ngx_gravitee_stream_write(ngx_gravitee_stream_t *s)
 
         in = ngx_gravitee_stream_chain(s, bufs, links);
 
-        sent = c->sent;
+        sent = 0;
+
+        for (cl = in; cl; cl = cl->next) {
+            sent += ngx_buf_size(cl->buf);
+        }
 
         cl = c->send_chain(c, in, 0);
 
@@ -564,7 +579,9 @@ ngx_gravitee_stream_write(ngx_gravitee_stream_t *s)
             return NGX_ERROR;
         }
 
-        sent = c->sent - sent;
+        for (in = cl; in; in = in->next) {
+            sent -= ngx_buf_size(in->buf);
+        }
 
         ngx_gravitee_stream_sent(s, sent);
 
@@ -634,6 +651,11 @@ ngx_gravitee_stream_chain(ngx_gravitee_stream_t *s, ngx_buf_t *bufs,
             last = &links[n].next;
             n++;
         }
+    }
+
+    if (n) {
+        /* OpenSSL's write buffer holds what is not flushed */
+        bufs[n - 1].flush = 1;
     }
 
     return in;

@@ -327,18 +327,6 @@ ngx_gravitee_sse_handler(ngx_http_request_t *r,
     }
 #endif
 
-#if (NGX_HTTP_SSL)
-    /*
-     * the stream layer measures its progress with c->sent, which does not
-     * move while OpenSSL's write buffer holds bytes it has taken: it would
-     * write them again.  Without the buffer, every write is an SSL_write
-     * that c->sent counts.
-     */
-    if (r->connection->ssl) {
-        r->connection->ssl->buffer = 0;
-    }
-#endif
-
     return ngx_gravitee_sse_stream_start(r, glcf, conf, &last_id);
 }
 

@@ -287,7 +287,8 @@ sub start_nginx {
     $Started{ $ngx->{pid} } = $ngx;
     sleep 0.01 until _port_listening($ngx->{port}) || time > $deadline;
     if ($ngx->{master}) {
-        sleep 0.01 until _children($ngx->{pid}) >= $ngx->{workers} || time > $deadline;
+        sleep 0.01 until scalar(my @k = _children($ngx->{pid})) >= $ngx->{workers}
+                         || time > $deadline;
     }
     return $ngx;
 }

@@ -1,0 +1,192 @@
+# The shared fan-out path: one Mock stream per worker and location
+# (shared=on) feeding clients on every entrypoint, stored once, slow
+# clients bounded, memory released after the last client.
+
+use strict;
+use warnings;
+use Test::More;
+use IO::Select;
+use Socket qw(SOL_SOCKET SO_RCVBUF);
+use Time::HiRes qw(time sleep);
+use lib 't/lib';
+use GraviteeTest;
+
+# --- small clients that read side by side --------------------------------
+
+sub sse_open {
+    my ($port, $path) = @_;
+    my $s = tcp_connect($port);
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n"
+             . "Accept: text/event-stream\r\n\r\n";
+    return { sock => $s, buf => '', kind => 'sse' };
+}
+
+sub ws_open {
+    my ($port, $path) = @_;
+    my $s = tcp_connect($port);
+    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+             . "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    return { sock => $s, buf => '', kind => 'ws' };
+}
+
+sub get_open {
+    my ($port, $path) = @_;
+    my $s = tcp_connect($port);
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n"
+             . "Accept: application/json\r\n\r\n";
+    return { sock => $s, buf => '', kind => 'get' };
+}
+
+# read every client for $secs, or until $done->() says enough
+sub pump {
+    my ($clients, $secs, $done) = @_;
+    my $sel = IO::Select->new(map { $_->{sock} } @$clients);
+    my %by = map { fileno($_->{sock}) => $_ } @$clients;
+    my $deadline = time + $secs;
+    while ((my $left = $deadline - time) > 0) {
+        last if $done && $done->();
+        for my $s ($sel->can_read($left > 0.05 ? 0.05 : $left)) {
+            my $c = $by{ fileno $s };
+            my $n = sysread($s, my $chunk, 65536);
+            if (!$n) { $sel->remove($s); $c->{eof} = 1; next }
+            $c->{buf} .= $chunk;
+        }
+    }
+}
+
+sub body_of { my ($c) = @_; my $i = index($c->{buf}, "\r\n\r\n");
+              $i < 0 ? '' : substr($c->{buf}, $i + 4) }
+
+sub sse_ids { my @ids = body_of($_[0]) =~ /^id: (\d+)\ndata: |^id: (\d+)\n/mg;
+              [ grep { defined } @ids ] }
+
+sub ws_texts {
+    my ($c) = @_;
+    my $b = body_of($c);
+    my @out;
+    while (length($b) >= 2) {
+        my ($b0, $b1) = unpack 'C2', $b;
+        my $len = $b1 & 0x7f;
+        my $off = 2;
+        if ($len == 126) { last if length($b) < 4; $len = unpack 'n', substr($b, 2, 2); $off = 4 }
+        last if length($b) < $off + $len;
+        push @out, substr($b, $off, $len) if ($b0 & 0x0f) == 1;
+        $b = substr($b, $off + $len);
+    }
+    return \@out;
+}
+
+# --- TEST: one stream, three entrypoints, the same messages --------------
+
+my $ngx = start_nginx(<<'_EOC_', suite => 'fanout');
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+
+        location /fan {
+            message_proxy_entrypoint websocket;
+            message_proxy_entrypoint sse;
+            message_proxy_entrypoint http-get messages_limit_count=3;
+            message_proxy_endpoint mock shared=on interval=150ms;
+        }
+    }
+_EOC_
+
+my $port = $ngx->{port};
+my $sse = sse_open($port, '/fan');
+my $ws = ws_open($port, '/fan');
+pump([$sse, $ws], 0.4);                      # both subscribed, ids flowing
+my $get = get_open($port, '/fan');
+pump([$sse, $ws, $get], 3, sub { $get->{eof} });
+
+ok($get->{eof}, 'the HTTP GET batch came back');
+my @got = body_of($get) =~ /"id":"(\d+)"/g;
+is(scalar @got, 3, 'HTTP GET collected three messages of the shared stream');
+cmp_ok($got[0], '>', 0, 'HTTP GET joined a stream already counting');
+is_deeply(\@got, [ $got[0] .. $got[0] + 2 ], 'its ids follow each other');
+
+my %sse_ids = map { $_ => 1 } @{ sse_ids($sse) };
+ok((!grep { !$sse_ids{$_} } @got),
+   "the SSE client got the same ids (@got) among its own ("
+   . join(' ', sort { $a <=> $b } keys %sse_ids) . ')');
+ok(exists $sse_ids{0}, 'the SSE client, first to join, got id 0');
+
+my $texts = ws_texts($ws);
+cmp_ok(scalar @$texts, '>=', $got[-1] + 1,
+       'the WebSocket client got as many messages as ids went by');
+is_deeply([ grep { $_ ne 'mock message' } @$texts ], [],
+          'each WebSocket frame carries the content');
+
+close $_->{sock} for $sse, $ws, $get;
+ok(wait_for_error_log($ngx, qr/mock shared source \S+ stopped at id \d+: no subscriber left/, 3),
+   'the generator stops when the last client leaves');
+
+my $log = error_log_text($ngx);
+my %created;
+$created{$1}++ while $log =~ /gravitee message \S+ created, id:"(\d+)"/g;
+is_deeply([ grep { $created{$_} != 1 } keys %created ], [],
+          'each message was made once for all clients ('
+          . scalar(keys %created) . ' messages)');
+like($log, qr/gravitee message \S+ freed, alive:0\b(?![\s\S]*alive:[1-9])/,
+     'every message is released once sent');
+
+# no timer left: nothing is made after the stop
+my $size = error_log_size($ngx);
+sleep 0.5;
+unlike(error_log_text($ngx, $size), qr/created, id:/,
+       'nothing is generated after the last client left');
+
+stop_nginx($ngx);
+
+# --- TEST: a client that never reads hits its cap; the others go on ------
+
+$ngx = start_nginx(<<'_EOC_', suite => 'fanout');
+    server {
+        # a small send buffer, so a client that never reads fills it fast
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT sndbuf=4k;
+
+        location /fan {
+            message_proxy_entrypoint sse max_queued_messages=8;
+            message_proxy_endpoint mock shared=on interval=20ms
+                content=0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789;
+        }
+    }
+_EOC_
+
+$port = $ngx->{port};
+my @readers = map { sse_open($port, '/fan') } 1 .. 5;
+
+my @slow;
+for (1 .. 2) {
+    my $s = IO::Socket::INET->new(Proto => 'tcp') or die $!;
+    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 2048);
+    $s->connect(Socket::pack_sockaddr_in($port, Socket::inet_aton('127.0.0.1')))
+        or die "connect: $!";
+    print $s "GET /fan HTTP/1.0\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n";
+    push @slow, $s;
+}
+
+pump(\@readers, 2.5);
+
+my @slow_lines = error_log_text($ngx) =~ /(gravitee stream: slow client on "\/fan".*)/g;
+is(scalar @slow_lines, 2, 'each slow client is logged once')
+    or diag join "\n", @slow_lines;
+like($slow_lines[0] // '', qr/closing/, 'the policy is to close it');
+
+for my $i (0 .. $#readers) {
+    my $ids = sse_ids($readers[$i]);
+    ok(@$ids >= 60, "reader $i kept receiving (" . scalar(@$ids) . ' events)');
+    is_deeply($ids, [ $ids->[0] .. $ids->[-1] ], "reader $i lost nothing");
+}
+
+ok(wait_for_error_log($ngx, qr/reason="slow client"/, 2),
+   'the slow clients are closed with the reason logged');
+
+close $_ for @slow;
+close $_->{sock} for @readers;
+ok(wait_for_error_log($ngx, qr/mock shared source \S+ stopped/, 3),
+   'the generator stops after the last reader');
+
+stop_nginx($ngx);
+
+done_testing();
