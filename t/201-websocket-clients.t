@@ -209,6 +209,34 @@ _EOC_
 };
 
 
+subtest 'NGINX stopping while a closed client has not hung up yet' => sub {
+    my $ngx = start('quitlinger', <<'_EOC_', master => 1);
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        location /ws {
+            message_proxy_entrypoint websocket;
+            message_proxy_endpoint mock interval=50ms count=1;
+        }
+    }
+_EOC_
+    my $sock = ws_open(tcp_connect($ngx->{port}));
+    my (undef, $close) = read_all($sock);
+    is(close_code($close), 1000, 'the flow ended: 1000');
+
+    kill 'QUIT', $ngx->{pid};
+    sleep 0.5;
+    close $sock;
+
+    my $deadline = time + 5;
+    sleep 0.05 while kill(0, $ngx->{pid}) && time < $deadline;
+    my $log = error_log_text($ngx);
+    unlike($log, qr/open socket .* left/, 'the worker waited for it');
+    like($log, qr/gravitee stream closed: .*reason="endpoint ended"/,
+         'and closed it, with its close record');
+    stop_nginx($ngx);
+};
+
+
 subtest 'NGINX reloading: 1013, and the new workers serve' => sub {
     my $conf = <<'_EOC_';
     server {

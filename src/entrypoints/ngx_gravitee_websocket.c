@@ -172,6 +172,7 @@ static ngx_int_t ngx_gravitee_ws_fail(ngx_gravitee_stream_t *s,
 static void ngx_gravitee_ws_goodbye(ngx_gravitee_stream_t *s,
     ngx_uint_t code, u_char *reason, size_t len, const char *why,
     ngx_uint_t linger);
+static void ngx_gravitee_ws_finish(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_ws_defer_finish(ngx_gravitee_stream_t *s);
 static size_t ngx_gravitee_ws_head(u_char *head, ngx_uint_t opcode,
     uint64_t len);
@@ -798,7 +799,7 @@ ngx_gravitee_ws_started(ngx_gravitee_stream_t *s)
         ngx_gravitee_ws_goodbye(s, NGX_GRAVITEE_WS_SERVER_ERROR,
                                 (u_char *) "Server error", 12,
                                 "out of memory", 0);
-        ngx_gravitee_stream_finish(s, ctx->reason);
+        ngx_gravitee_ws_finish(s);
         return;
     }
 
@@ -828,7 +829,7 @@ ngx_gravitee_ws_started(ngx_gravitee_stream_t *s)
         ngx_gravitee_ws_goodbye(s, NGX_GRAVITEE_WS_SERVER_ERROR,
                                 (u_char *) "Endpoint unavailable", 20,
                                 "endpoint unavailable", 1);
-        ngx_gravitee_stream_finish(s, ctx->reason);
+        ngx_gravitee_ws_finish(s);
         return;
     }
 
@@ -857,7 +858,7 @@ ngx_gravitee_ws_read(ngx_gravitee_stream_t *s)
 
     if (ctx->finish) {
         ctx->finish = 0;
-        ngx_gravitee_stream_finish(s, ctx->reason);
+        ngx_gravitee_ws_finish(s);
         return;
     }
 
@@ -931,7 +932,7 @@ ngx_gravitee_ws_read(ngx_gravitee_stream_t *s)
 
     case NGX_DONE:
         /* a goodbye is queued */
-        ngx_gravitee_stream_finish(s, ctx->reason);
+        ngx_gravitee_ws_finish(s);
         return;
 
     case NGX_AGAIN:
@@ -1612,7 +1613,7 @@ ngx_gravitee_ws_timer(ngx_gravitee_stream_t *s)
         ngx_gravitee_ws_goodbye(s, NGX_GRAVITEE_WS_GOING_AWAY,
                                 (u_char *) "Idle timeout", 12,
                                 "idle timeout", 0);
-        ngx_gravitee_stream_finish(s, ctx->reason);
+        ngx_gravitee_ws_finish(s);
         return;
     }
 
@@ -1674,7 +1675,7 @@ ngx_gravitee_ws_shutdown(ngx_gravitee_stream_t *s)
     ngx_gravitee_ws_goodbye(s, NGX_GRAVITEE_WS_TRY_AGAIN,
                             (u_char *) "Try Again Later", 15, "shutdown", 0);
 
-    ngx_gravitee_stream_finish(s, "shutdown");
+    ngx_gravitee_ws_finish(s);
 }
 
 
@@ -1687,7 +1688,7 @@ ngx_gravitee_ws_overflow(ngx_gravitee_stream_t *s)
                             (u_char *) "Slow client: too many messages "
                             "queued", 37, "slow client", 0);
 
-    ngx_gravitee_stream_finish(s, "slow client");
+    ngx_gravitee_ws_finish(s);
 }
 
 
@@ -1836,6 +1837,22 @@ ngx_gravitee_ws_goodbye(ngx_gravitee_stream_t *s, ngx_uint_t code,
                    "websocket close %ui: %s", code, why);
 
     (void) ngx_gravitee_stream_push_control(s, frame, n, 1);
+}
+
+
+/*
+ * The read timer was made cancelable for the pings; the stream's linger,
+ * on the same timer, must not be: a worker that exits under a lingering
+ * stream would leave its socket open ("open socket left") instead of
+ * waiting those two seconds at most.
+ */
+
+static void
+ngx_gravitee_ws_finish(ngx_gravitee_stream_t *s)
+{
+    s->connection->read->cancelable = 0;
+
+    ngx_gravitee_stream_finish(s, ngx_gravitee_ws_ctx(s)->reason);
 }
 
 
