@@ -451,17 +451,6 @@ ngx_gravitee_websocket_handler(ngx_http_request_t *r,
         return rc;
     }
 
-    /*
-     * the write filter keeps a header shorter than postpone_output until
-     * a flush: the client must have its 101 before any frame can come
-     */
-
-    rc = ngx_http_send_special(r, NGX_HTTP_FLUSH);
-
-    if (rc == NGX_ERROR) {
-        return rc;
-    }
-
     return ngx_gravitee_stream_start(s, r);
 }
 
@@ -805,17 +794,6 @@ ngx_gravitee_ws_started(ngx_gravitee_stream_t *s)
 
     ctx->cleanup->handler = ngx_gravitee_ws_cleanup;
     ctx->cleanup->data = NULL;
-
-#if (NGX_SSL)
-    if (c->ssl) {
-        /*
-         * the stream's frames carry no flush: a buffering ngx_ssl_send_chain
-         * would take them in without writing, and the stream, seeing nothing
-         * sent, would give them again; unbuffered, each goes to SSL_write
-         */
-        c->ssl->buffer = 0;
-    }
-#endif
 
     if (ctx->conf->subscriber
         && ngx_gravitee_stream_subscribe(s, &ngx_gravitee_ws_sub_handler,
