@@ -375,6 +375,11 @@ ngx_gravitee_stream_read_handler(ngx_event_t *rev)
         /* the worker is shutting down or reloading */
         c->close = 0;
 
+        if (s->lingering) {
+            ngx_gravitee_stream_close(s, s->reason);
+            return;
+        }
+
         if (!s->finishing) {
             s->reason = "shutdown";
             s->handler->shutdown(s);
@@ -458,6 +463,11 @@ ngx_gravitee_stream_write_handler(ngx_event_t *wev)
     c = wev->data;
     s = c->data;
 
+    if (s->lingering) {
+        /* all is sent: only the client's hanging up matters now */
+        return;
+    }
+
     if (wev->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "gravitee stream: client timed out reading");
@@ -532,6 +542,8 @@ ngx_gravitee_stream_write_handler(ngx_event_t *wev)
             return;
         }
 
+        /* a worker that exits waits this long for the client, no longer */
+        c->read->cancelable = 0;
         ngx_add_timer(c->read, NGX_GRAVITEE_STREAM_LINGER);
         ngx_gravitee_stream_linger(s);
         return;

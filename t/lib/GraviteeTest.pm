@@ -501,6 +501,8 @@ sub ws_read_frame {
 sub gen_self_signed_cert {
     my ($dir, $cn) = @_;
     $cn //= 'localhost';
+    # absolute: nginx resolves a relative path against its prefix
+    $dir = File::Spec->rel2abs($dir);
     make_path($dir);
     my ($crt, $key) = ("$dir/$cn.crt", "$dir/$cn.key");
     system("openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj '/CN=$cn' "
