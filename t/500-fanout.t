@@ -189,4 +189,53 @@ ok(wait_for_error_log($ngx, qr/mock shared source \S+ stopped/, 3),
 
 stop_nginx($ngx);
 
+# --- TEST: detached streams still show in stub_status and the access log --
+
+$ngx = start_nginx(<<'_EOC_', suite => 'fanout');
+    log_format stream '"$request" $status $bytes_sent';
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        access_log logs/stream.log stream;
+
+        location /fan {
+            message_proxy_entrypoint websocket;
+            message_proxy_entrypoint sse;
+            message_proxy_endpoint mock shared=on interval=100ms;
+        }
+
+        location = /status {
+            stub_status;
+        }
+    }
+_EOC_
+
+$port = $ngx->{port};
+my @subs = (ws_open($port, '/fan'), sse_open($port, '/fan'));
+pump(\@subs, 0.5);
+
+my $st = tcp_connect($port);
+print $st "GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n";
+my $status = read_until($st, undef, 2);
+like($status, qr/Active connections: 3 /, 'stub_status counts the streams as connections');
+like($status, qr/Writing: 3 /, 'and as requests writing (the two streams and this one)');
+
+open my $al, '<', "$ngx->{servroot}/logs/stream.log" or die $!;
+my $access = join '', <$al>;
+close $al;
+like($access, qr{"GET /fan HTTP/1.1" 101 \d+\n}, 'the WebSocket handshake has its access log line');
+like($access, qr{"GET /fan HTTP/1.0" 200 \d+\n}, 'the SSE stream has its access log line');
+
+close $_->{sock} for @subs;
+ok(wait_for_error_log($ngx, qr/gravitee stream closed: api="\/fan" entrypoint=websocket duration=\d+ms sent=\d+ messages=\d+ dropped=0 reason="[^"]+"/, 3),
+   'the WebSocket stream ends with its close record');
+ok(wait_for_error_log($ngx, qr/gravitee stream closed: api="\/fan" entrypoint=sse duration=\d+ms sent=\d+ messages=[1-9]\d* dropped=0 reason="client closed"/, 3),
+   'the SSE stream ends with its close record');
+
+$st = tcp_connect($port);
+print $st "GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n";
+like(read_until($st, undef, 2), qr/Writing: 1 /, 'stub_status forgets closed streams');
+
+stop_nginx($ngx);
+
 done_testing();
