@@ -9,6 +9,12 @@
  * the first subscriber and stopped when the last one leaves: the path the
  * broker endpoints take, where each message is made once and fanned out.
  * Publishing to the Mock only logs the message.
+ *
+ * Three knobs make it fail and acknowledge late, as a broker does, so that
+ * the entrypoints' failure and asynchronous paths run in tests and demos:
+ * fail_after ends a stream with an error message after N messages,
+ * publish_delay acknowledges a publication from a timer (NGX_AGAIN, then
+ * pub->done()), publish_status refuses it with that status.
  */
 
 
@@ -30,6 +36,9 @@ typedef struct {
     ngx_array_t                 *metadata;   /* ngx_gravitee_pair_t */
     ngx_flag_t                   shared;
     ngx_flag_t                   stamp;
+    ngx_uint_t                   fail_after;
+    ngx_msec_t                   publish_delay;
+    ngx_uint_t                   publish_status;
 
     ngx_gravitee_mock_source_t  *source;     /* this worker's shared stream */
 } ngx_gravitee_mock_conf_t;
@@ -41,9 +50,19 @@ struct ngx_gravitee_mock_source_s {
     ngx_gravitee_mock_conf_t    *conf;
     ngx_event_t                  timer;
     ngx_uint_t                   next_id;
+    ngx_uint_t                   sent;       /* for fail_after */
     ngx_queue_t                  subs;       /* shared: its subscribers */
     ngx_gravitee_sub_t          *sub;        /* per client: its subscriber */
 };
+
+
+/* a publication acknowledged after publish_delay */
+
+typedef struct {
+    ngx_event_t                  timer;
+    ngx_gravitee_pub_t          *pub;
+    ngx_gravitee_mock_conf_t    *conf;
+} ngx_gravitee_mock_ack_t;
 
 
 static void *ngx_gravitee_mock_create_conf(ngx_conf_t *cf);
@@ -59,8 +78,14 @@ static void ngx_gravitee_mock_tick(ngx_event_t *ev);
 static ngx_gravitee_message_t *ngx_gravitee_mock_message(
     ngx_gravitee_mock_source_t *src, ngx_log_t *log);
 static void ngx_gravitee_mock_end_shared(ngx_gravitee_mock_source_t *src);
+static void ngx_gravitee_mock_fail(ngx_gravitee_mock_source_t *src,
+    ngx_log_t *log);
 static ngx_int_t ngx_gravitee_mock_publish(void *conf,
     ngx_gravitee_pub_t *pub);
+static ngx_int_t ngx_gravitee_mock_outcome(ngx_gravitee_mock_conf_t *mcf,
+    ngx_gravitee_pub_t *pub);
+static void ngx_gravitee_mock_ack(ngx_event_t *ev);
+static void ngx_gravitee_mock_cancel(void *conf, ngx_gravitee_pub_t *pub);
 static void ngx_gravitee_mock_exit_process(ngx_cycle_t *cycle, void *conf);
 
 
@@ -101,6 +126,21 @@ static ngx_gravitee_param_t  ngx_gravitee_mock_params[] = {
       offsetof(ngx_gravitee_mock_conf_t, stamp),
       NULL },
 
+    { ngx_string("fail_after"),
+      ngx_gravitee_param_num,
+      offsetof(ngx_gravitee_mock_conf_t, fail_after),
+      NULL },
+
+    { ngx_string("publish_delay"),
+      ngx_gravitee_param_msec,
+      offsetof(ngx_gravitee_mock_conf_t, publish_delay),
+      NULL },
+
+    { ngx_string("publish_status"),
+      ngx_gravitee_param_num,
+      offsetof(ngx_gravitee_mock_conf_t, publish_status),
+      NULL },
+
       ngx_gravitee_null_param
 };
 
@@ -113,7 +153,7 @@ ngx_gravitee_endpoint_t  ngx_gravitee_mock_endpoint = {
     ngx_gravitee_mock_subscribe,
     ngx_gravitee_mock_unsubscribe,
     ngx_gravitee_mock_publish,
-    NULL,
+    ngx_gravitee_mock_cancel,
     ngx_gravitee_mock_exit_process
 };
 
@@ -132,6 +172,9 @@ ngx_gravitee_mock_create_conf(ngx_conf_t *cf)
     mcf->count = NGX_CONF_UNSET_UINT;
     mcf->shared = NGX_CONF_UNSET;
     mcf->stamp = NGX_CONF_UNSET;
+    mcf->fail_after = NGX_CONF_UNSET_UINT;
+    mcf->publish_delay = NGX_CONF_UNSET_MSEC;
+    mcf->publish_status = NGX_CONF_UNSET_UINT;
 
     return mcf;
 }
@@ -146,6 +189,9 @@ ngx_gravitee_mock_init_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mcf->count, NGX_GRAVITEE_MOCK_UNLIMITED);
     ngx_conf_init_value(mcf->shared, 0);
     ngx_conf_init_value(mcf->stamp, 0);
+    ngx_conf_init_uint_value(mcf->fail_after, NGX_GRAVITEE_MOCK_UNLIMITED);
+    ngx_conf_init_msec_value(mcf->publish_delay, 0);
+    ngx_conf_init_uint_value(mcf->publish_status, 0);
 
     if (mcf->content.data == NULL) {
         ngx_str_set(&mcf->content, "mock message");
@@ -155,6 +201,16 @@ ngx_gravitee_mock_init_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "parameter \"interval\" of endpoint \"mock\" must "
                            "be at least 1ms");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->publish_status
+        && (mcf->publish_status < 400 || mcf->publish_status > 599))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "parameter \"publish_status\" of endpoint "
+                           "\"mock\" must be an error status, from 400 "
+                           "to 599");
         return NGX_CONF_ERROR;
     }
 
@@ -199,8 +255,11 @@ ngx_gravitee_mock_subscribe(void *conf, ngx_gravitee_sub_t *sub)
 
     sub->endpoint_data = src;
 
-    if (src->next_id >= mcf->count) {
-        /* resumed past the end: the flow is already over */
+    if (src->next_id >= mcf->count || mcf->fail_after == 0) {
+        /*
+         * resumed past the end, or failing at once: said from a posted
+         * event, never from inside subscribe()
+         */
         ngx_post_event(&src->timer, &ngx_posted_events);
         return NGX_OK;
     }
@@ -259,8 +318,8 @@ ngx_gravitee_mock_source(ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log)
         mcf->source = src;
     }
 
-    if (src->next_id >= mcf->count) {
-        /* the stream is over: tell the newcomer from a posted tick */
+    if (src->next_id >= mcf->count || src->sent >= mcf->fail_after) {
+        /* the stream is over, or failed: the newcomer hears it posted */
         if (!src->timer.posted) {
             ngx_post_event(&src->timer, &ngx_posted_events);
         }
@@ -334,6 +393,12 @@ ngx_gravitee_mock_tick(ngx_event_t *ev)
 
     mcf = src->conf;
 
+    if (src->sent >= mcf->fail_after) {
+        /* fail_after=0, or a newcomer to a shared stream that failed */
+        ngx_gravitee_mock_fail(src, ev->log);
+        return;
+    }
+
     if (src->next_id >= mcf->count) {
         /* a client resumed past the end, or joined a shared stream over */
         if (mcf->shared) {
@@ -354,20 +419,26 @@ ngx_gravitee_mock_tick(ngx_event_t *ev)
     }
 
     src->next_id++;
+    src->sent++;
 
-    if (src->next_id < mcf->count) {
+    if (src->next_id < mcf->count && src->sent < mcf->fail_after) {
         ngx_add_timer(ev, mcf->interval);
     }
 
     if (!mcf->shared) {
         sub = src->sub;
         sub->handler->message(sub, msg);
+        ngx_gravitee_message_unref(msg);
 
-        if (src->next_id >= mcf->count) {
+        /* the failure comes right after the last message, and wins */
+
+        if (src->sent >= mcf->fail_after) {
+            ngx_gravitee_mock_fail(src, ev->log);
+
+        } else if (src->next_id >= mcf->count) {
             sub->handler->end(sub);
         }
 
-        ngx_gravitee_message_unref(msg);
         return;
     }
 
@@ -385,7 +456,10 @@ ngx_gravitee_mock_tick(ngx_event_t *ev)
 
     ngx_gravitee_message_unref(msg);
 
-    if (src->next_id >= mcf->count) {
+    if (src->sent >= mcf->fail_after) {
+        ngx_gravitee_mock_fail(src, ev->log);
+
+    } else if (src->next_id >= mcf->count) {
         ngx_gravitee_mock_end_shared(src);
     }
 }
@@ -474,15 +548,177 @@ ngx_gravitee_mock_end_shared(ngx_gravitee_mock_source_t *src)
 }
 
 
+/*
+ * fail_after: the stream fails as a broker connection does, with an error
+ * message (a reference key, statusCode 500) and the end of the flow.  A
+ * shared stream that failed stays failed: later subscribers get the error
+ * at once.
+ */
+
+static void
+ngx_gravitee_mock_fail(ngx_gravitee_mock_source_t *src, ngx_log_t *log)
+{
+    u_char                   buf[64];
+    ngx_str_t                text;
+    ngx_queue_t             *q, *next;
+    ngx_gravitee_sub_t      *sub;
+    ngx_gravitee_message_t  *err;
+
+    static ngx_str_t  key = ngx_string("FAILURE_ENDPOINT_UNKNOWN_ERROR");
+
+    text.data = buf;
+    text.len = ngx_sprintf(buf, "Mock endpoint failure after %ui messages",
+                           src->conf->fail_after)
+               - buf;
+
+    ngx_log_error(NGX_LOG_INFO, log, 0, "mock %s stream failed: %V",
+                  src->conf->shared ? "shared" : "client", &text);
+
+    /* out of memory: the flow still ends, without saying why */
+    err = ngx_gravitee_message_error(log, &text, &key,
+                                     NGX_HTTP_INTERNAL_SERVER_ERROR);
+
+    if (!src->conf->shared) {
+        sub = src->sub;
+
+        if (err) {
+            sub->handler->message(sub, err);
+            ngx_gravitee_message_unref(err);
+        }
+
+        sub->handler->end(sub);
+        return;
+    }
+
+    if (err) {
+        for (q = ngx_queue_head(&src->subs);
+             q != ngx_queue_sentinel(&src->subs);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
+
+            sub->handler->message(sub, err);
+        }
+
+        ngx_gravitee_message_unref(err);
+    }
+
+    for (q = ngx_queue_head(&src->subs);
+         q != ngx_queue_sentinel(&src->subs);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
+
+        sub->handler->end(sub);
+    }
+}
+
+
 static ngx_int_t
 ngx_gravitee_mock_publish(void *conf, ngx_gravitee_pub_t *pub)
 {
+    ngx_gravitee_mock_conf_t *mcf = conf;
+
+    ngx_gravitee_mock_ack_t  *ack;
+
+    if (mcf->publish_delay == 0) {
+        return ngx_gravitee_mock_outcome(mcf, pub);
+    }
+
+    /* as a broker's acknowledgement: later, from the event loop */
+
+    ack = ngx_calloc(sizeof(ngx_gravitee_mock_ack_t), pub->log);
+    if (ack == NULL) {
+        pub->rc = NGX_ERROR;
+        return NGX_ERROR;
+    }
+
+    ack->pub = pub;
+    ack->conf = mcf;
+
+    ack->timer.handler = ngx_gravitee_mock_ack;
+    ack->timer.data = ack;
+    ack->timer.log = pub->log;
+
+    pub->endpoint_data = ack;
+
+    /*
+     * not cancelable: a worker that stops waits for the acknowledgement,
+     * as it would for a broker's, and the client gets its answer
+     */
+
+    ngx_add_timer(&ack->timer, mcf->publish_delay);
+
+    return NGX_AGAIN;
+}
+
+
+/* accepted (logged, as the reference does) or refused with publish_status */
+
+static ngx_int_t
+ngx_gravitee_mock_outcome(ngx_gravitee_mock_conf_t *mcf,
+    ngx_gravitee_pub_t *pub)
+{
+    if (mcf->publish_status) {
+        pub->rc = NGX_ERROR;
+        pub->status = mcf->publish_status;
+        ngx_str_set(&pub->error, "Mock endpoint refused the message");
+
+        return NGX_ERROR;
+    }
+
     ngx_log_error(NGX_LOG_INFO, pub->log, 0, "Received message: %V",
                   &pub->msg->content);
 
     pub->rc = NGX_OK;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_gravitee_mock_ack(ngx_event_t *ev)
+{
+    ngx_gravitee_mock_ack_t *ack = ev->data;
+
+    ngx_gravitee_pub_t  *pub;
+
+    pub = ack->pub;
+
+    (void) ngx_gravitee_mock_outcome(ack->conf, pub);
+
+    /* done() may free the publication: nothing of ours is left by then */
+
+    pub->endpoint_data = NULL;
+    ngx_free(ack);
+
+    pub->done(pub);
+}
+
+
+static void
+ngx_gravitee_mock_cancel(void *conf, ngx_gravitee_pub_t *pub)
+{
+    ngx_gravitee_mock_ack_t  *ack;
+
+    ack = pub->endpoint_data;
+    pub->endpoint_data = NULL;
+
+    if (ack == NULL) {
+        return;
+    }
+
+    if (ack->timer.timer_set) {
+        ngx_del_timer(&ack->timer);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pub->log, 0,
+                   "mock publication cancelled before its acknowledgement: "
+                   "%uz bytes", pub->msg->content.len);
+
+    ngx_free(ack);
 }
 
 
