@@ -160,6 +160,31 @@ ngx_gravitee_message_metadata(ngx_gravitee_message_t *msg, ngx_str_t *name)
 }
 
 
+/*
+ * The index of the first header named as header i: a header with several
+ * values is several pairs, and entrypoints that group them by name (HTTP
+ * GET, SSE comments) write a name where this returns i.
+ */
+
+ngx_uint_t
+ngx_gravitee_message_header_first(ngx_gravitee_message_t *msg, ngx_uint_t i)
+{
+    ngx_uint_t  j;
+
+    for (j = 0; j < i; j++) {
+        if (msg->headers[j].name.len == msg->headers[i].name.len
+            && ngx_strncasecmp(msg->headers[j].name.data,
+                               msg->headers[i].name.data,
+                               msg->headers[i].name.len) == 0)
+        {
+            return j;
+        }
+    }
+
+    return i;
+}
+
+
 int64_t
 ngx_gravitee_now_ms(void)
 {

@@ -81,6 +81,8 @@ ngx_gravitee_message_t *ngx_gravitee_message_error(ngx_log_t *log,
 void ngx_gravitee_message_unref(ngx_gravitee_message_t *msg);
 ngx_str_t *ngx_gravitee_message_metadata(ngx_gravitee_message_t *msg,
     ngx_str_t *name);
+ngx_uint_t ngx_gravitee_message_header_first(ngx_gravitee_message_t *msg,
+    ngx_uint_t i);
 int64_t ngx_gravitee_now_ms(void);
 
 #define ngx_gravitee_message_ref(msg)  ((msg)->refs++, (msg))

@@ -1078,10 +1078,30 @@ ngx_gravitee_param_slow_client(ngx_conf_t *cf, ngx_gravitee_param_t *param,
 
 
 void
-ngx_gravitee_stream_init_conf(ngx_gravitee_stream_conf_t *conf)
+ngx_gravitee_stream_create_conf(ngx_gravitee_stream_conf_t *conf)
+{
+    conf->max_messages = NGX_CONF_UNSET_UINT;
+    conf->max_size = NGX_CONF_UNSET_SIZE;
+    conf->policy = NGX_CONF_UNSET_UINT;
+    conf->send_timeout = NGX_CONF_UNSET_MSEC;
+}
+
+
+char *
+ngx_gravitee_stream_init_conf(ngx_conf_t *cf,
+    ngx_gravitee_stream_conf_t *conf, const char *entrypoint)
 {
     ngx_conf_init_uint_value(conf->max_messages, 256);
     ngx_conf_init_size_value(conf->max_size, 1024 * 1024);
     ngx_conf_init_uint_value(conf->policy, NGX_GRAVITEE_SLOW_CLOSE);
     ngx_conf_init_msec_value(conf->send_timeout, 60000);
+
+    if (conf->max_messages == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "parameter \"max_queued_messages\" of entrypoint "
+                           "\"%s\" must be at least 1", entrypoint);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }

@@ -164,10 +164,27 @@ void ngx_gravitee_stream_finish(ngx_gravitee_stream_t *s,
     const char *reason);
 void ngx_gravitee_stream_close(ngx_gravitee_stream_t *s, const char *reason);
 
-/* the create_conf of an entrypoint sets the four to NGX_CONF_UNSET_* */
+/*
+ * An entrypoint that streams embeds an ngx_gravitee_stream_conf_t named
+ * "stream" in its configuration, lists ngx_gravitee_stream_params(its
+ * type) in its parameter table, and calls the two functions below from its
+ * create_conf and init_conf.
+ */
+#define ngx_gravitee_stream_params(type)                                      \
+    { ngx_string("max_queued_messages"), ngx_gravitee_param_num,             \
+      offsetof(type, stream.max_messages), NULL },                           \
+    { ngx_string("max_queued_size"), ngx_gravitee_param_size,                \
+      offsetof(type, stream.max_size), NULL },                               \
+    { ngx_string("slow_client"), ngx_gravitee_param_slow_client,             \
+      offsetof(type, stream.policy), NULL },                                 \
+    { ngx_string("send_timeout"), ngx_gravitee_param_msec,                   \
+      offsetof(type, stream.send_timeout), NULL }
+
 char *ngx_gravitee_param_slow_client(ngx_conf_t *cf,
     ngx_gravitee_param_t *param, ngx_str_t *value, void *conf);
-void ngx_gravitee_stream_init_conf(ngx_gravitee_stream_conf_t *conf);
+void ngx_gravitee_stream_create_conf(ngx_gravitee_stream_conf_t *conf);
+char *ngx_gravitee_stream_init_conf(ngx_conf_t *cf,
+    ngx_gravitee_stream_conf_t *conf, const char *entrypoint);
 
 #define ngx_gravitee_stream_data(s)  ((void *) ((s) + 1))
 

@@ -107,8 +107,6 @@ static ngx_int_t ngx_gravitee_out_xml_cdata(ngx_gravitee_out_t *out,
     ngx_str_t *s);
 static ngx_int_t ngx_gravitee_out_xml_name(ngx_gravitee_out_t *out,
     ngx_str_t *s);
-static ngx_uint_t ngx_gravitee_header_first(ngx_gravitee_message_t *msg,
-    ngx_uint_t i);
 static size_t ngx_gravitee_utf8_len(u_char *p, u_char *last);
 
 #define ngx_gravitee_out_lit(out, s)                                          \
@@ -793,7 +791,7 @@ ngx_gravitee_json_message(ngx_gravitee_get_ctx_t *ctx,
         n = 0;
 
         for (i = 0; i < msg->nheaders; i++) {
-            if (ngx_gravitee_header_first(msg, i) != i) {
+            if (ngx_gravitee_message_header_first(msg, i) != i) {
                 continue;
             }
 
@@ -806,7 +804,7 @@ ngx_gravitee_json_message(ngx_gravitee_get_ctx_t *ctx,
             }
 
             for (j = i; j < msg->nheaders; j++) {
-                if (ngx_gravitee_header_first(msg, j) != i) {
+                if (ngx_gravitee_message_header_first(msg, j) != i) {
                     continue;
                 }
 
@@ -954,7 +952,7 @@ ngx_gravitee_xml_message(ngx_gravitee_get_ctx_t *ctx,
         h = msg->headers;
 
         for (i = 0; i < msg->nheaders; i++) {
-            if (ngx_gravitee_header_first(msg, i) != i) {
+            if (ngx_gravitee_message_header_first(msg, i) != i) {
                 continue;
             }
 
@@ -966,7 +964,7 @@ ngx_gravitee_xml_message(ngx_gravitee_get_ctx_t *ctx,
             }
 
             for (j = i; j < msg->nheaders; j++) {
-                if (ngx_gravitee_header_first(msg, j) != i) {
+                if (ngx_gravitee_message_header_first(msg, j) != i) {
                     continue;
                 }
 
@@ -1117,7 +1115,7 @@ ngx_gravitee_text_message(ngx_gravitee_get_ctx_t *ctx,
         n = 0;
 
         for (i = 0; i < msg->nheaders; i++) {
-            if (ngx_gravitee_header_first(msg, i) != i) {
+            if (ngx_gravitee_message_header_first(msg, i) != i) {
                 continue;
             }
 
@@ -1130,7 +1128,7 @@ ngx_gravitee_text_message(ngx_gravitee_get_ctx_t *ctx,
             }
 
             for (j = i; j < msg->nheaders; j++) {
-                if (ngx_gravitee_header_first(msg, j) != i) {
+                if (ngx_gravitee_message_header_first(msg, j) != i) {
                     continue;
                 }
 
@@ -1181,27 +1179,6 @@ ngx_gravitee_text_message(ngx_gravitee_get_ctx_t *ctx,
     }
 
     return NGX_OK;
-}
-
-
-/* the index of the first header with the same name as header i */
-
-static ngx_uint_t
-ngx_gravitee_header_first(ngx_gravitee_message_t *msg, ngx_uint_t i)
-{
-    ngx_uint_t  j;
-
-    for (j = 0; j < i; j++) {
-        if (msg->headers[j].name.len == msg->headers[i].name.len
-            && ngx_strncasecmp(msg->headers[j].name.data,
-                               msg->headers[i].name.data,
-                               msg->headers[i].name.len) == 0)
-        {
-            return j;
-        }
-    }
-
-    return i;
 }
 
 

@@ -142,8 +142,6 @@ static ngx_gravitee_message_t *ngx_gravitee_sse_encode(
 static size_t ngx_gravitee_sse_data_size(ngx_str_t *s);
 static u_char *ngx_gravitee_sse_data(u_char *p, ngx_str_t *s);
 static u_char *ngx_gravitee_sse_line(u_char *p, ngx_str_t *s);
-static ngx_uint_t ngx_gravitee_sse_header_first(ngx_gravitee_message_t *msg,
-    ngx_uint_t i);
 static void ngx_gravitee_sse_release(void *data);
 
 
@@ -172,25 +170,7 @@ static ngx_gravitee_param_t  ngx_gravitee_sse_params[] = {
       offsetof(ngx_gravitee_sse_conf_t, metadata_as_comment),
       NULL },
 
-    { ngx_string("max_queued_messages"),
-      ngx_gravitee_param_num,
-      offsetof(ngx_gravitee_sse_conf_t, stream.max_messages),
-      NULL },
-
-    { ngx_string("max_queued_size"),
-      ngx_gravitee_param_size,
-      offsetof(ngx_gravitee_sse_conf_t, stream.max_size),
-      NULL },
-
-    { ngx_string("slow_client"),
-      ngx_gravitee_param_slow_client,
-      offsetof(ngx_gravitee_sse_conf_t, stream.policy),
-      NULL },
-
-    { ngx_string("send_timeout"),
-      ngx_gravitee_param_msec,
-      offsetof(ngx_gravitee_sse_conf_t, stream.send_timeout),
-      NULL },
+    ngx_gravitee_stream_params(ngx_gravitee_sse_conf_t),
 
       ngx_gravitee_null_param
 };
@@ -255,10 +235,7 @@ ngx_gravitee_sse_create_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    scf->stream.max_messages = NGX_CONF_UNSET_UINT;
-    scf->stream.max_size = NGX_CONF_UNSET_SIZE;
-    scf->stream.policy = NGX_CONF_UNSET_UINT;
-    scf->stream.send_timeout = NGX_CONF_UNSET_MSEC;
+    ngx_gravitee_stream_create_conf(&scf->stream);
 
     scf->heartbeat = NGX_CONF_UNSET_MSEC;
     scf->retry = NGX_CONF_UNSET_MSEC;
@@ -274,18 +251,15 @@ ngx_gravitee_sse_init_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_gravitee_sse_conf_t *scf = conf;
 
-    ngx_gravitee_stream_init_conf(&scf->stream);
+    if (ngx_gravitee_stream_init_conf(cf, &scf->stream, "sse")
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_init_msec_value(scf->heartbeat, 5000);
     ngx_conf_init_value(scf->headers_as_comment, 0);
     ngx_conf_init_value(scf->metadata_as_comment, 0);
-
-    if (scf->stream.max_messages == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "parameter \"max_queued_messages\" of entrypoint "
-                           "\"sse\" must be at least 1");
-        return NGX_CONF_ERROR;
-    }
 
     if (scf->retry != NGX_CONF_UNSET_MSEC && scf->retry > 0xffffffff) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1248,7 +1222,7 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
         h = msg->headers;
 
         for (i = 0; i < msg->nheaders; i++) {
-            if (ngx_gravitee_sse_header_first(msg, i) != i) {
+            if (ngx_gravitee_message_header_first(msg, i) != i) {
                 continue;
             }
 
@@ -1257,7 +1231,7 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
             *p++ = ':'; *p++ = ' ';
 
             for (j = i; j < msg->nheaders; j++) {
-                if (ngx_gravitee_sse_header_first(msg, j) != i) {
+                if (ngx_gravitee_message_header_first(msg, j) != i) {
                     continue;
                 }
 
@@ -1372,25 +1346,6 @@ ngx_gravitee_sse_line(u_char *p, ngx_str_t *s)
     }
 
     return p;
-}
-
-
-static ngx_uint_t
-ngx_gravitee_sse_header_first(ngx_gravitee_message_t *msg, ngx_uint_t i)
-{
-    ngx_uint_t  j;
-
-    for (j = 0; j < i; j++) {
-        if (msg->headers[j].name.len == msg->headers[i].name.len
-            && ngx_strncasecmp(msg->headers[j].name.data,
-                               msg->headers[i].name.data,
-                               msg->headers[i].name.len) == 0)
-        {
-            return j;
-        }
-    }
-
-    return i;
 }
 
 

@@ -222,25 +222,7 @@ static ngx_gravitee_param_t  ngx_gravitee_websocket_params[] = {
       offsetof(ngx_gravitee_ws_conf_t, subprotocols),
       NULL },
 
-    { ngx_string("max_queued_messages"),
-      ngx_gravitee_param_num,
-      offsetof(ngx_gravitee_ws_conf_t, stream.max_messages),
-      NULL },
-
-    { ngx_string("max_queued_size"),
-      ngx_gravitee_param_size,
-      offsetof(ngx_gravitee_ws_conf_t, stream.max_size),
-      NULL },
-
-    { ngx_string("slow_client"),
-      ngx_gravitee_param_slow_client,
-      offsetof(ngx_gravitee_ws_conf_t, stream.policy),
-      NULL },
-
-    { ngx_string("send_timeout"),
-      ngx_gravitee_param_msec,
-      offsetof(ngx_gravitee_ws_conf_t, stream.send_timeout),
-      NULL },
+    ngx_gravitee_stream_params(ngx_gravitee_ws_conf_t),
 
       ngx_gravitee_null_param
 };
@@ -317,10 +299,7 @@ ngx_gravitee_websocket_create_conf(ngx_conf_t *cf)
      *     wcf->subprotocols = NULL;
      */
 
-    wcf->stream.max_messages = NGX_CONF_UNSET_UINT;
-    wcf->stream.max_size = NGX_CONF_UNSET_SIZE;
-    wcf->stream.policy = NGX_CONF_UNSET_UINT;
-    wcf->stream.send_timeout = NGX_CONF_UNSET_MSEC;
+    ngx_gravitee_stream_create_conf(&wcf->stream);
 
     wcf->publisher = NGX_CONF_UNSET;
     wcf->subscriber = NGX_CONF_UNSET;
@@ -338,7 +317,11 @@ ngx_gravitee_websocket_init_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_gravitee_ws_conf_t *wcf = conf;
 
-    ngx_gravitee_stream_init_conf(&wcf->stream);
+    if (ngx_gravitee_stream_init_conf(cf, &wcf->stream, "websocket")
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_init_value(wcf->publisher, 1);
     ngx_conf_init_value(wcf->subscriber, 1);
