@@ -185,6 +185,100 @@ ngx_gravitee_message_header_first(ngx_gravitee_message_t *msg, ngx_uint_t i)
 }
 
 
+/* whether the content is UTF-8: checked once, for every client */
+
+ngx_uint_t
+ngx_gravitee_message_is_utf8(ngx_gravitee_message_t *msg)
+{
+    if (!msg->utf8_known) {
+        msg->utf8 = (ngx_gravitee_utf8_valid(msg->content.data,
+                                             msg->content.len)
+                     == msg->content.len);
+        msg->utf8_known = 1;
+    }
+
+    return msg->utf8;
+}
+
+
+/*
+ * The length of the longest valid UTF-8 prefix: "len" when all of it is.
+ * Strict, as a WebSocket peer must be: no overlong forms, no surrogates,
+ * nothing above U+10FFFF.
+ */
+
+size_t
+ngx_gravitee_utf8_valid(u_char *p, size_t len)
+{
+    u_char  *start, *last, c, lo, hi;
+    size_t   n, i;
+
+    start = p;
+    last = p + len;
+
+    while (p < last) {
+        c = *p;
+
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+
+        lo = 0x80;
+        hi = 0xbf;
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+
+            if (c == 0xe0) {
+                lo = 0xa0;
+
+            } else if (c == 0xed) {
+                hi = 0x9f;
+            }
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+
+            if (c == 0xf0) {
+                lo = 0x90;
+
+            } else if (c == 0xf4) {
+                hi = 0x8f;
+            }
+
+        } else {
+            break;
+        }
+
+        if ((size_t) (last - p) <= n) {
+            break;
+        }
+
+        if (p[1] < lo || p[1] > hi) {
+            break;
+        }
+
+        for (i = 2; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                break;
+            }
+        }
+
+        if (i <= n) {
+            break;
+        }
+
+        p += n + 1;
+    }
+
+    return p - start;
+}
+
+
 int64_t
 ngx_gravitee_now_ms(void)
 {

@@ -58,6 +58,8 @@ struct ngx_gravitee_message_s {
     ngx_str_t                   encoded;
 
     unsigned                    error:1;      /* an endpoint failure */
+    unsigned                    utf8_known:1;
+    unsigned                    utf8:1;       /* content is valid UTF-8 */
 };
 
 
@@ -83,6 +85,8 @@ ngx_str_t *ngx_gravitee_message_metadata(ngx_gravitee_message_t *msg,
     ngx_str_t *name);
 ngx_uint_t ngx_gravitee_message_header_first(ngx_gravitee_message_t *msg,
     ngx_uint_t i);
+ngx_uint_t ngx_gravitee_message_is_utf8(ngx_gravitee_message_t *msg);
+size_t ngx_gravitee_utf8_valid(u_char *p, size_t len);
 int64_t ngx_gravitee_now_ms(void);
 
 #define ngx_gravitee_message_ref(msg)  ((msg)->refs++, (msg))

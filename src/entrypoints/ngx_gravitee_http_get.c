@@ -1443,18 +1443,18 @@ ngx_gravitee_out_xml_name(ngx_gravitee_out_t *out, ngx_str_t *s)
 }
 
 
-/* the length of a valid UTF-8 sequence at p, or 0 */
+/* the length of the valid UTF-8 sequence at p (not ASCII), or 0 */
 
 static size_t
 ngx_gravitee_utf8_len(u_char *p, u_char *last)
 {
-    u_char  *start;
+    size_t  n;
 
-    start = p;
+    n = (*p >= 0xf0) ? 4 : (*p >= 0xe0) ? 3 : 2;
 
-    if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
+    if ((size_t) (last - p) < n || ngx_gravitee_utf8_valid(p, n) != n) {
         return 0;
     }
 
-    return p - start;
+    return n;
 }

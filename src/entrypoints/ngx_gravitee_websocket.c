@@ -177,7 +177,6 @@ static void ngx_gravitee_ws_defer_finish(ngx_gravitee_stream_t *s);
 static size_t ngx_gravitee_ws_head(u_char *head, ngx_uint_t opcode,
     uint64_t len);
 static ngx_uint_t ngx_gravitee_ws_close_code_valid(ngx_uint_t code);
-static size_t ngx_gravitee_ws_utf8(u_char *p, size_t len);
 
 
 static ngx_gravitee_param_t  ngx_gravitee_websocket_params[] = {
@@ -1279,7 +1278,7 @@ ngx_gravitee_ws_frame_end(ngx_gravitee_stream_t *s)
     }
 
     if (ctx->message == NGX_GRAVITEE_WS_TEXT
-        && ngx_gravitee_ws_utf8(in->data, in->len) != in->len)
+        && ngx_gravitee_utf8_valid(in->data, in->len) != in->len)
     {
         return ngx_gravitee_ws_fail(s, NGX_GRAVITEE_WS_INVALID_DATA,
                                     "Invalid UTF-8 in a text message");
@@ -1318,7 +1317,7 @@ ngx_gravitee_ws_client_close(ngx_gravitee_stream_t *s)
                                         "Invalid close code");
         }
 
-        if (ngx_gravitee_ws_utf8(in->control + 2, in->control_len - 2)
+        if (ngx_gravitee_utf8_valid(in->control + 2, in->control_len - 2)
             != (size_t) in->control_len - 2)
         {
             return ngx_gravitee_ws_fail(s, NGX_GRAVITEE_WS_INVALID_DATA,
@@ -1696,8 +1695,8 @@ ngx_gravitee_ws_message(ngx_gravitee_sub_t *sub, ngx_gravitee_message_t *msg)
         break;
 
     default: /* NGX_GRAVITEE_WS_FRAME_AUTO */
-        opcode = ngx_gravitee_ws_utf8(msg->content.data, msg->content.len)
-                 == msg->content.len
+        /* checked once per message, not once per client */
+        opcode = ngx_gravitee_message_is_utf8(msg)
                  ? NGX_GRAVITEE_WS_TEXT : NGX_GRAVITEE_WS_BINARY;
     }
 
@@ -1783,7 +1782,7 @@ ngx_gravitee_ws_goodbye(ngx_gravitee_stream_t *s, ngx_uint_t code,
     n = 2;
 
     if (code) {
-        len = ngx_gravitee_ws_utf8(reason,
+        len = ngx_gravitee_utf8_valid(reason,
                                    ngx_min(len, NGX_GRAVITEE_WS_REASON_MAX));
 
         frame[2] = (u_char) (code >> 8);
@@ -1871,82 +1870,4 @@ ngx_gravitee_ws_close_code_valid(ngx_uint_t code)
     }
 
     return code >= 3000 && code <= 4999;
-}
-
-
-/*
- * The length of the longest valid UTF-8 prefix: "len" when all of it is.
- * Strict, as a WebSocket peer must be: no overlong forms, no surrogates,
- * nothing above U+10FFFF.
- */
-
-static size_t
-ngx_gravitee_ws_utf8(u_char *p, size_t len)
-{
-    u_char  *start, *last, c, lo, hi;
-    size_t   n, i;
-
-    start = p;
-    last = p + len;
-
-    while (p < last) {
-        c = *p;
-
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-
-        lo = 0x80;
-        hi = 0xbf;
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-
-            if (c == 0xe0) {
-                lo = 0xa0;
-
-            } else if (c == 0xed) {
-                hi = 0x9f;
-            }
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-
-            if (c == 0xf0) {
-                lo = 0x90;
-
-            } else if (c == 0xf4) {
-                hi = 0x8f;
-            }
-
-        } else {
-            break;
-        }
-
-        if ((size_t) (last - p) <= n) {
-            break;
-        }
-
-        if (p[1] < lo || p[1] > hi) {
-            break;
-        }
-
-        for (i = 2; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80) {
-                break;
-            }
-        }
-
-        if (i <= n) {
-            break;
-        }
-
-        p += n + 1;
-    }
-
-    return p - start;
 }
