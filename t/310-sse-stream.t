@@ -23,6 +23,10 @@ my $conf = <<"_EOC_";
         ssl_certificate $crt;
         ssl_certificate_key $key;
 
+        # as the README advises for SSE over HTTP/2: every HTTP/2 test
+        # below runs with a kept request that fits one pool block
+        request_pool_size 7k;
+
         location /sse {
             message_proxy_entrypoint sse retry=1s heartbeat_interval=2s;
             message_proxy_entrypoint http-post;
