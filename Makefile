@@ -4,6 +4,7 @@
 #   make deps      install the Debian packages the build, demo and tests need
 #   make demo      deps, build, then run conf-examples/quickstart.conf
 #   make test      deps, build, then the Test::Nginx suites in t/
+#   make bench     build, then bench/run.sh: ours and Nchan side by side
 #   make NGINX_SRC=/path/to/nginx-1.x   build against an upstream tree
 
 NGINX_SRC   ?= /usr/share/nginx/src
@@ -18,7 +19,7 @@ DEB_PACKAGES := nginx nginx-dev gcc make dpkg-dev libssl-dev libjansson-dev \
                 libprotocol-websocket-perl libio-socket-ssl-perl \
                 libwww-perl curl openssl procps chromium
 
-.PHONY: all deps demo test clean check-config
+.PHONY: all deps demo test bench clean check-config
 
 all: $(MODULE)
 
@@ -72,6 +73,12 @@ test: deps
 	PATH=/usr/sbin:$$PATH PERL5LIB=$(CURDIR)/t/lib \
 	TEST_NGINX_LOAD_MODULES=$(MODULE) \
 	    prove -r t/
+
+# by hand, not in make test: about 10 minutes, wants an otherwise idle machine
+bench: all
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q libnginx-mod-nchan
+	$(MAKE) -C bench
+	bench/run.sh
 
 clean:
 	rm -rf $(BUILD) t/servroot*
