@@ -76,7 +76,7 @@ test: deps
 
 # by hand, not in make test: about 10 minutes, wants an otherwise idle machine
 bench: all
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q libnginx-mod-nchan
+	$(MAKE) deps DEB_PACKAGES="libnginx-mod-nchan util-linux"
 	$(MAKE) -C bench
 	bench/run.sh
 
