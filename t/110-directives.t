@@ -58,7 +58,7 @@ qr/\[emerg\] .*unknown parameter "messages_limit" of "http-get", allowed: messag
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*unknown parameter "rate" of "mock", allowed: interval, content, count, header, metadata, shared, stamp in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*unknown parameter "rate" of "mock", allowed: interval, content, count, header, metadata, shared, stamp, fail_after, publish_delay, publish_status in \S+nginx\.conf:\d+/
 
 
 
