@@ -1010,6 +1010,10 @@ ngx_gravitee_stream_free(ngx_gravitee_stream_t *s)
         ngx_gravitee_unsubscribe(s->glcf, &s->sub);
     }
 
+    if (s->handler->closed) {
+        s->handler->closed(s);
+    }
+
     while (s->nframes) {
         f = &s->frames[s->first];
 

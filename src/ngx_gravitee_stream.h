@@ -67,6 +67,9 @@ typedef struct {
     void                         (*shutdown)(ngx_gravitee_stream_t *s);
     /* the queue is full under slow_client=close: say why, finish */
     void                         (*overflow)(ngx_gravitee_stream_t *s);
+    /* the stream is being freed (closed, or its request died before the
+       detach): free what the entrypoint holds; may be NULL */
+    void                         (*closed)(ngx_gravitee_stream_t *s);
 } ngx_gravitee_stream_handler_t;
 
 

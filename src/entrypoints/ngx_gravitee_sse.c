@@ -192,7 +192,8 @@ static ngx_gravitee_stream_handler_t  ngx_gravitee_sse_stream_handler = {
     ngx_gravitee_sse_read,
     ngx_gravitee_sse_timer,
     ngx_gravitee_sse_shutdown,
-    ngx_gravitee_sse_overflow
+    ngx_gravitee_sse_overflow,
+    NULL
 };
 
 

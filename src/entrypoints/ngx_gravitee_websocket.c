@@ -70,14 +70,13 @@ typedef struct {
 /*
  * What a client needs only while it sends: the message being reassembled,
  * a control frame's payload, input not parsed yet, the publication in
- * flight.  It is malloc'd, and a cleanup of the connection's pool frees it
- * whoever closes the connection (the stream frees its own struct first).
+ * flight.  It is malloc'd while the client sends, and freed when it is
+ * idle again or when the stream is freed (ngx_gravitee_ws_closed).
  */
 
 typedef struct {
     ngx_gravitee_pub_t          pub;
     ngx_gravitee_loc_conf_t    *glcf;
-    ngx_pool_cleanup_t         *cleanup;
 
     u_char                     *data;              /* the client's message */
     size_t                      len;
@@ -97,7 +96,6 @@ typedef struct {
 typedef struct {
     ngx_gravitee_ws_conf_t     *conf;
     ngx_gravitee_ws_in_t       *in;
-    ngx_pool_cleanup_t         *cleanup;
     const char                 *reason;            /* for the close record */
 
     uint64_t                    left;              /* of the frame payload */
@@ -157,7 +155,7 @@ static ngx_gravitee_ws_in_t *ngx_gravitee_ws_get_in(
     ngx_gravitee_stream_t *s);
 static void ngx_gravitee_ws_release_in(ngx_gravitee_ws_ctx_t *ctx);
 static void ngx_gravitee_ws_free_in(ngx_gravitee_ws_in_t *in);
-static void ngx_gravitee_ws_cleanup(void *data);
+static void ngx_gravitee_ws_closed(ngx_gravitee_stream_t *s);
 
 static void ngx_gravitee_ws_timer(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_ws_arm(ngx_gravitee_stream_t *s);
@@ -243,7 +241,8 @@ static ngx_gravitee_stream_handler_t  ngx_gravitee_ws_stream_handler = {
     ngx_gravitee_ws_read,
     ngx_gravitee_ws_timer,
     ngx_gravitee_ws_shutdown,
-    ngx_gravitee_ws_overflow
+    ngx_gravitee_ws_overflow,
+    ngx_gravitee_ws_closed
 };
 
 
@@ -762,20 +761,6 @@ ngx_gravitee_ws_started(ngx_gravitee_stream_t *s)
 
     ctx->last_read = ngx_current_msec;
     ctx->next_ping = ngx_current_msec + ctx->conf->ping_interval;
-
-    /* the input buffers are freed whoever closes the connection */
-
-    ctx->cleanup = ngx_pool_cleanup_add(c->pool, 0);
-    if (ctx->cleanup == NULL) {
-        ngx_gravitee_ws_goodbye(s, NGX_GRAVITEE_WS_SERVER_ERROR,
-                                (u_char *) "Server error", 12,
-                                "out of memory", 0);
-        ngx_gravitee_ws_finish(s);
-        return;
-    }
-
-    ctx->cleanup->handler = ngx_gravitee_ws_cleanup;
-    ctx->cleanup->data = NULL;
 
     if (ctx->conf->subscriber
         && ngx_gravitee_stream_subscribe(s, &ngx_gravitee_ws_sub_handler,
@@ -1480,10 +1465,8 @@ ngx_gravitee_ws_get_in(ngx_gravitee_stream_t *s)
 
     in->control_len = 0;
     in->glcf = s->glcf;
-    in->cleanup = ctx->cleanup;
 
     ctx->in = in;
-    ctx->cleanup->data = in;
 
     return in;
 }
@@ -1515,8 +1498,6 @@ ngx_gravitee_ws_release_in(ngx_gravitee_ws_ctx_t *ctx)
 static void
 ngx_gravitee_ws_free_in(ngx_gravitee_ws_in_t *in)
 {
-    in->cleanup->data = NULL;
-
     if (in->pub.msg) {
         /* in flight: the endpoint must forget it before it is freed */
         ngx_gravitee_cancel(in->glcf, &in->pub);
@@ -1536,12 +1517,15 @@ ngx_gravitee_ws_free_in(ngx_gravitee_ws_in_t *in)
 
 
 static void
-ngx_gravitee_ws_cleanup(void *data)
+ngx_gravitee_ws_closed(ngx_gravitee_stream_t *s)
 {
-    ngx_gravitee_ws_in_t  *in = data;
+    ngx_gravitee_ws_ctx_t  *ctx;
 
-    if (in) {
-        ngx_gravitee_ws_free_in(in);
+    ctx = ngx_gravitee_ws_ctx(s);
+
+    if (ctx->in) {
+        ngx_gravitee_ws_free_in(ctx->in);
+        ctx->in = NULL;
     }
 }
 
