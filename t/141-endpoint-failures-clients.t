@@ -341,7 +341,7 @@ subtest 'HTTP POST: the 202 waits for publish_delay' => sub {
     my $resp = read_until($sock, qr/\r\n\r\n/, 3);
     my $took = time - $t0;
 
-    like($resp, qr{^HTTP/1\.1 202 }, '202');
+    like($resp, qr{^HTTP/1\.1 202 }, 'POST answers 202 once the endpoint acknowledged');
     cmp_ok($took, '>=', 0.45, "not before the acknowledgement ($took s)");
     cmp_ok($took, '<', 2, 'nor long after it');
     like(error_log_text($ngx), qr/Received message: hello/, 'logged then');
