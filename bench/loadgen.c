@@ -9,7 +9,7 @@
  *
  * Lines printed on stdout (one line each, key=value):
  *   setup_done ...   once every subscriber is established or has failed
- *   stats ...        on SIGUSR1
+ *   stats ...        on SIGUSR1 (SIGUSR2 opens the --window)
  *   summary ...      at the end
  *   publish ...      at the end of --publish
  * Diagnostics go to stderr.
@@ -104,6 +104,7 @@ struct conn {
     uint8_t   counted_done;    /* reached --expect */
     uint8_t   epout;           /* EPOLLOUT currently requested */
     uint32_t  msgs;
+    uint32_t  wmsgs;           /* --window: messages stamped in the window */
     double    t_start;         /* connect start, monotonic seconds */
     char     *out;             /* pending output */
     uint32_t  out_len;
@@ -131,6 +132,7 @@ static int        opt_hold;
 static int        summary_printed;
 static long       opt_slow;
 static int        opt_latency;
+static int        opt_window;
 static int        opt_pin = -1;
 static int        opt_src_ips;       /* 0 = auto */
 static long       opt_max_pending = 200;
@@ -155,12 +157,13 @@ static int           ep;
 static char         *rbuf;
 static volatile sig_atomic_t  stop_flag;
 static volatile sig_atomic_t  stats_flag;
+static volatile int64_t       win_start_ns;   /* --window, set by SIGUSR2 */
 static uint64_t      rng_state;
 
 static long   st_opened, st_pending, st_established, st_failed, st_closed;
 static long   st_done, st_slow_sent, st_slow_dropped, st_slow_failed;
 static long   st_proto_err, st_ws_pings, st_ws_close_rcvd;
-static uint64_t  st_msgs, st_msgs_at_setup;
+static uint64_t  st_msgs, st_msgs_at_setup, st_wmsgs;
 static int    setup_reported;
 static double t0, t_setup;
 
@@ -483,6 +486,13 @@ on_signal(int sig)
 {
     if (sig == SIGUSR1) {
         stats_flag = 1;
+    } else if (sig == SIGUSR2) {
+        struct timespec ts;     /* clock_gettime is async-signal-safe */
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (win_start_ns == 0) {
+            win_start_ns = (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        }
     } else {
         stop_flag = 1;
     }
@@ -501,6 +511,7 @@ setup_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -734,32 +745,54 @@ static void
 record_message(struct conn *c)
 {
     const char  *p;
-    int64_t      t = 0, d;
+    int64_t      t = 0, d, w;
+    uint32_t     got;
     int          i;
 
     c->msgs++;
     st_msgs++;
 
-    if (opt_expect > 0 && !c->counted_done && c->msgs >= (uint32_t) opt_expect)
+    /* the "t=<ns> " stamp at the payload start, 0 if none */
+    p = c->prefix;
+    if ((opt_latency || opt_window) && c->prefix_len >= 3
+        && p[0] == 't' && p[1] == '=')
+    {
+        for (i = 2; i < c->prefix_len && isdigit((unsigned char) p[i]); i++) {
+            if (t > (INT64_MAX - 9) / 10) {
+                t = 0;
+                break;
+            }
+            t = t * 10 + (p[i] - '0');
+        }
+        if (i == 2) {
+            t = 0;
+        }
+    }
+
+    /*
+     * --window: only messages stamped at or after the SIGUSR2 count
+     * (towards --expect, lost, latency): a source that was already
+     * running before the window (a shared mock) is measured over the same
+     * kind of messages as a publisher that starts inside it
+     */
+    got = c->msgs;
+    if (opt_window) {
+        w = win_start_ns;
+        if (w == 0 || t == 0 || t < w) {
+            return;
+        }
+        c->wmsgs++;
+        st_wmsgs++;
+        got = c->wmsgs;
+    }
+
+    if (opt_expect > 0 && !c->counted_done && got >= (uint32_t) opt_expect)
     {
         c->counted_done = 1;
         st_done++;
     }
 
-    if (!opt_latency || c->prefix_len < 3) {
-        return;
-    }
-    p = c->prefix;
-    if (p[0] != 't' || p[1] != '=') {
-        return;
-    }
-    for (i = 2; i < c->prefix_len && isdigit((unsigned char) p[i]); i++) {
-        if (t > (INT64_MAX - 9) / 10) {
-            return;
-        }
-        t = t * 10 + (p[i] - '0');
-    }
-    if (i == 2 || t == 0) {
+    if (!opt_latency || t == 0) {
         return;
     }
     d = real_ns() - t;
@@ -1457,7 +1490,7 @@ static void
 print_line(const char *tag)
 {
     long      i, readers = 0;
-    uint32_t  mn = UINT32_MAX, mx = 0;
+    uint32_t  mn = UINT32_MAX, mx = 0, got;
     uint64_t  lost = 0;
     double    p50 = -1, p99 = -1, now = mono_now();
 
@@ -1468,14 +1501,15 @@ print_line(const char *tag)
             continue;
         }
         readers++;
-        if (c->msgs < mn) {
-            mn = c->msgs;
+        got = opt_window ? c->wmsgs : c->msgs;
+        if (got < mn) {
+            mn = got;
         }
-        if (c->msgs > mx) {
-            mx = c->msgs;
+        if (got > mx) {
+            mx = got;
         }
-        if (opt_expect > 0 && c->msgs < (uint32_t) opt_expect) {
-            lost += (uint64_t) opt_expect - c->msgs;
+        if (opt_expect > 0 && got < (uint32_t) opt_expect) {
+            lost += (uint64_t) opt_expect - got;
         }
     }
     if (readers == 0) {
@@ -1495,6 +1529,10 @@ print_line(const char *tag)
            st_established, st_failed, st_closed, st_msgs,
            setup_reported ? st_msgs - st_msgs_at_setup : 0,
            mn, mx, opt_expect, lost);
+    if (opt_window) {
+        printf(" window=%s msgs_window=%" PRIu64,
+               win_start_ns ? "on" : "waiting", st_wmsgs);
+    }
     if (opt_latency) {
         if (lat_n > 0) {
             printf(" lat_n=%zu lat_p50_ms=%.3f lat_p99_ms=%.3f", lat_n, p50,
@@ -1949,6 +1987,9 @@ usage(void)
 "  --slow K            K extra connections that never read\n"
 "  --slow-rcvbuf B     SO_RCVBUF of slow connections (default 4096, 0 = OS)\n"
 "  --latency           p50/p99 of now - t=<ns> found at the payload start\n"
+"  --window            count only messages stamped t=<ns> at or after the\n"
+"                      SIGUSR2 (for --expect, lost, latency, min/max);\n"
+"                      the summary adds msgs_window=\n"
 "  --src-ips K         spread over source 127.0.0.1..127.0.0.K (0 = auto)\n"
 "  --hs-timeout S      handshake timeout (default 10)\n"
 "  --http10            SSE request as HTTP/1.0 (close-delimited response)\n"
@@ -1973,7 +2014,7 @@ main(int argc, char **argv)
     enum {
         O_MODE = 256, O_URL, O_RATE, O_EXPECT, O_DURATION, O_IDLE, O_SLOW,
         O_LATENCY, O_PIN, O_SRC, O_MAXP, O_HST, O_HTTP10, O_NOLINGER,
-        O_PUBLISH, O_COUNT, O_SIZE, O_QUIET, O_SLOWRCV, O_HOLD
+        O_PUBLISH, O_COUNT, O_SIZE, O_QUIET, O_SLOWRCV, O_HOLD, O_WINDOW
     };
     static const struct option  lo[] = {
         { "mode", required_argument, NULL, O_MODE },
@@ -1986,6 +2027,7 @@ main(int argc, char **argv)
         { "slow", required_argument, NULL, O_SLOW },
         { "slow-rcvbuf", required_argument, NULL, O_SLOWRCV },
         { "latency", no_argument, NULL, O_LATENCY },
+        { "window", no_argument, NULL, O_WINDOW },
         { "pin-cpu", required_argument, NULL, O_PIN },
         { "src-ips", required_argument, NULL, O_SRC },
         { "max-pending", required_argument, NULL, O_MAXP },
@@ -2023,6 +2065,7 @@ main(int argc, char **argv)
         case O_SLOW:      opt_slow = strtol(optarg, NULL, 10); break;
         case O_SLOWRCV:   opt_slow_rcvbuf = strtol(optarg, NULL, 10); break;
         case O_LATENCY:   opt_latency = 1; break;
+        case O_WINDOW:    opt_window = 1; break;
         case O_PIN:       opt_pin = (int) strtol(optarg, NULL, 10); break;
         case O_SRC:       opt_src_ips = (int) strtol(optarg, NULL, 10); break;
         case O_MAXP:      opt_max_pending = strtol(optarg, NULL, 10); break;

@@ -28,6 +28,10 @@ MAX_TIME=900
 OUT=""
 QUICK=0
 TESTS="idle cpu"
+SLOW_N=1000
+SLOW_K=10
+SLOW_MSGS=600
+SLOW_SIZE=1000
 
 usage() {
     cat >&2 <<EOF
@@ -36,7 +40,10 @@ usage: $0 [options]
   --reps R         interleaved repetitions (default $REPS)
   --n LIST         idle subscriber counts (default "$N_LIST")
   --modes LIST     "ws sse" (default)
-  --tests LIST     "idle cpu" (default)
+  --tests LIST     "idle cpu" (default); "slow": slow-client test
+  --slow-n N       readers in the slow test (default $SLOW_N)
+  --slow-k K       clients that never read (default $SLOW_K)
+  --slow-msgs M    messages in the slow test, 50/s (default $SLOW_MSGS)
   --cpu-subs N     subscribers in the CPU test (default $CPU_SUBS)
   --cpu-msgs M     messages published (default $CPU_MSGS)
   --cpu-size B     message size in bytes (default $CPU_SIZE)
@@ -59,6 +66,9 @@ while [ $# -gt 0 ]; do
     --modes)     MODES=$2; shift 2 ;;
     --tests)     TESTS=$2; shift 2 ;;
     --cpu-subs)  CPU_SUBS=$2; shift 2 ;;
+    --slow-n)    SLOW_N=$2; shift 2 ;;
+    --slow-k)    SLOW_K=$2; shift 2 ;;
+    --slow-msgs) SLOW_MSGS=$2; shift 2 ;;
     --cpu-msgs)  CPU_MSGS=$2; shift 2 ;;
     --cpu-size)  CPU_SIZE=$2; shift 2 ;;
     --cpu-rate)  CPU_RATE=$2; shift 2 ;;
@@ -75,6 +85,7 @@ done
 
 if [ "$QUICK" = 1 ]; then
     REPS=1; N_LIST="100 500"; CPU_SUBS=100; CPU_MSGS=50; SETTLE=1
+    SLOW_N=100; SLOW_K=2; SLOW_MSGS=500
 fi
 
 log() { echo "[$(date +%T)] $*" >&2; }
@@ -90,6 +101,8 @@ fi
 [ -n "$OUT" ] || OUT=$BENCH/results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 RAW=$OUT/raw.tsv
+SLOWRAW=$OUT/slow.tsv
+echo -e "rep\tserver\tmode\treaders\tslow\tok\tpss_before_kib\tpss_peak_kib\tpss_after_kib\tlat_p50_ms\tlat_p99_ms\tlost\tdelivered\tslow_closed\twarn_lines\tinfo_lines" > "$SLOWRAW"
 echo -e "rep\tserver\ttest\tmode\tn\tok\tdpss_kib\tslab_kib_sock\tcpu_us_msg\tcpu_us_msg_sched\tlat_p50_ms\tlat_p99_ms\tlost\tdelivered\tfailed" > "$RAW"
 
 # pinning: server on core 0, load generator on core 1 (when there are 2+)
@@ -110,6 +123,7 @@ NOFILE=$(ulimit -Hn)
 [ "$NOFILE" = unlimited ] && NOFILE=65536
 
 T_START=$(date +%s)
+LOGLEVEL=warn
 CUR_MASTER=""
 CUR_LG=""
 
@@ -139,12 +153,15 @@ pss_total() {   # KiB, master + its children
 
 slab_kib() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
 
-cpu_ticks() {   # utime + stime of PID, in clock ticks
+cpu_ticks() {   # utime + stime of PID, in clock ticks (no fork: fast)
     # fields after the ")" : state is $1, utime is $12, stime is $13
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+    local l f
+    read -r l < "/proc/$1/stat" || { echo 0; return; }
+    read -r -a f <<< "${l##*) }"
+    echo $((f[11] + f[12]))
 }
 
-sched_ns() { awk '{print $1}' "/proc/$1/schedstat" 2>/dev/null || echo 0; }
+sched_ns() { local a; read -r a _ < "/proc/$1/schedstat" || a=0; echo "${a:-0}"; }
 
 stub_active() {
     curl -s --max-time 2 "http://127.0.0.1:$PORT/stub_status" 2>/dev/null |
@@ -199,6 +216,8 @@ start_server() {   # start_server NAME -> sets CUR_MASTER, CUR_WORKER
     rm -rf "$pre"
     mkdir -p "$pre"
     sed -e "s#@PREFIX@#$pre#g" -e "s#@PORT@#$PORT#g" \
+        -e "s#@SLOWPORT@#$((PORT + 1))#g" \
+        -e "s#error\.log warn;#error.log $LOGLEVEL;#" \
         -e "s#@WORKER_CONNECTIONS@#$WORKER_CONNECTIONS#g" \
         -e "s#@CPU_MASK@#$CPU_MASK#g" -e "s#@NOFILE@#$NOFILE#g" \
         "$conf" > "$pre/nginx.conf"
@@ -247,6 +266,7 @@ kv() {   # kv FILE LINE_TAG KEY
 }
 
 record() { local IFS=$'\t'; echo "$*" >> "$RAW"; }
+record_slow() { local IFS=$'\t'; echo "$*" >> "$SLOWRAW"; }
 
 # ------------------------------------------------------------------ cells
 cell_idle() {   # cell_idle REP SERVER MODE N
@@ -305,8 +325,11 @@ cell_cpu() {   # cell_cpu REP SERVER MODE
         return
     fi
     tmo=$((n / CONN_RATE + CPU_MSGS / CPU_RATE + 40))
+    # --window: only messages stamped after the SIGUSR2 below count, so a
+    # source that already runs (our shared mock starts with the first
+    # subscriber) is measured like a publisher that starts in the window
     "$LOADGEN" --mode "$mode" --url "$url" -n "$n" --expect "$CPU_MSGS" \
-        --latency --hold --rate "$CONN_RATE" --duration "$tmo" --quiet \
+        --latency --window --hold --rate "$CONN_RATE" --duration "$tmo" --quiet \
         "${LG_PIN[@]}" > "$f" 2>&1 &
     CUR_LG=$!
     if ! wait_line "$f" '^setup_done' $((n / CONN_RATE + 30)); then
@@ -317,6 +340,7 @@ cell_cpu() {   # cell_cpu REP SERVER MODE
     fi
     sleep 0.5
     c0=$(cpu_ticks "$CUR_WORKER"); q0=$(sched_ns "$CUR_WORKER")
+    kill -USR2 "$CUR_LG"
     if [ -n "$pub" ]; then
         "$LOADGEN" --publish "http://127.0.0.1:$PORT$pub" --rate "$CPU_RATE" \
             --count "$CPU_MSGS" --size "$CPU_SIZE" \
@@ -329,7 +353,7 @@ cell_cpu() {   # cell_cpu REP SERVER MODE
     stop_loadgen
     est=$(kv "$f" summary connected)
     fail=$(kv "$f" summary failed)
-    msgs=$(kv "$f" summary msgs_after_setup)
+    msgs=$(kv "$f" summary msgs_window)
     lost=$(kv "$f" summary lost)
     p50=$(kv "$f" summary lat_p50_ms)
     p99=$(kv "$f" summary lat_p99_ms)
@@ -345,8 +369,80 @@ cell_cpu() {   # cell_cpu REP SERVER MODE
     stop_server
 }
 
+
+cell_slow() {   # cell_slow REP SERVER MODE: readers + clients that never read
+    local rep=$1 srv=$2 mode=$3 n=$SLOW_N k=$SLOW_K conf=$BENCH/$2.conf
+    local p pub url f sp=$((PORT + 1)) b a v peak tmo pubpid="" i act
+    local est msgs lost p50 p99 open closed warns infos ok=0 log
+    p=$(meta "$conf" slow)
+    pub=$(meta "$conf" slow-publish)
+    [ "$mode" = ws ] && url="ws://127.0.0.1:$sp$p" || url="http://127.0.0.1:$sp$p"
+    WARM_PATH=$(meta "$conf" "cpu-$mode")
+    f=$OUT/lg-$rep-$srv-slow-$mode-$n.txt
+    log=$BENCH/run/$srv/error.log
+    LOGLEVEL=info
+    if ! start_server "$srv"; then
+        LOGLEVEL=warn
+        record_slow "$rep" "$srv" "$mode" "$n" "$k" 0 - - - - - - - - - -
+        return
+    fi
+    LOGLEVEL=warn
+    b=$(pss_total "$CUR_MASTER"); peak=$b
+    tmo=$(((n + k) / CONN_RATE + SLOW_MSGS / CPU_RATE + 40))
+    "$LOADGEN" --mode "$mode" --url "$url" -n "$n" --slow "$k" \
+        --expect "$SLOW_MSGS" --latency --window --hold --rate "$CONN_RATE" \
+        --duration "$tmo" --quiet "${LG_PIN[@]}" > "$f" 2>&1 &
+    CUR_LG=$!
+    if ! wait_line "$f" '^setup_done' $(((n + k) / CONN_RATE + 30)); then
+        log "$srv slow $mode: subscribers not set up in time"
+        record_slow "$rep" "$srv" "$mode" "$n" "$k" 0 - - - - - - - - - -
+        stop_loadgen; stop_server
+        return
+    fi
+    sleep 0.5
+    kill -USR2 "$CUR_LG"
+    if [ -n "$pub" ]; then
+        "$LOADGEN" --publish "http://127.0.0.1:$sp$pub" --rate "$CPU_RATE" \
+            --count "$SLOW_MSGS" --size "$SLOW_SIZE" \
+            --duration $((SLOW_MSGS / CPU_RATE + 20)) "${LG_PIN[@]}" \
+            > "$f.pub" 2>&1 &
+        pubpid=$!
+    fi
+    # PSS of master + worker every 0.5 s while the messages flow
+    for ((i = 0; i < (SLOW_MSGS / CPU_RATE + 20) * 2; i++)); do
+        grep -q '^summary' "$f" && break
+        kill -0 "$CUR_LG" 2>/dev/null || break
+        v=$(pss_total "$CUR_MASTER")
+        [ "$v" -gt "$peak" ] && peak=$v
+        sleep 0.5
+    done
+    [ -n "$pubpid" ] && wait "$pubpid"
+    # slow clients the server still holds: stub_status counts the readers,
+    # the slow ones still open and itself
+    act=$(stub_active)
+    open=$(( ${act:-0} - 1 - n )); [ "$open" -lt 0 ] && open=0
+    closed=$((k - open))
+    stop_loadgen
+    sleep 1
+    a=$(pss_total "$CUR_MASTER")
+    warns=$(grep -c 'slow client on' "$log" 2>/dev/null)
+    infos=$(grep -c 'reason="slow client"' "$log" 2>/dev/null)
+    est=$(kv "$f" summary connected)
+    msgs=$(kv "$f" summary msgs_window)
+    lost=$(kv "$f" summary lost)
+    p50=$(kv "$f" summary lat_p50_ms)
+    p99=$(kv "$f" summary lat_p99_ms)
+    echo "pss_before_kib=$b pss_peak_kib=$peak pss_after_kib=$a stub_active_end=$act slow_closed=$closed warn_lines=$warns info_lines=$infos" >> "$f"
+    grep -E 'slow client' "$log" > "$f.errlog" 2>/dev/null
+    [ "$est" = "$n" ] && [ "${msgs:-0}" -gt 0 ] && ok=1
+    log "$srv slow $mode: $n readers + $k slow: lost $lost, p50 ${p50} ms, p99 ${p99} ms, PSS $b/$peak/$a KiB, slow closed $closed, log warn $warns info $infos"
+    record_slow "$rep" "$srv" "$mode" "$n" "$k" "$ok" "$b" "$peak" "$a" "${p50:--}" "${p99:--}" "${lost:--}" "${msgs:--}" "$closed" "$warns" "$infos"
+    stop_server
+}
+
 # ------------------------------------------------------------------- main
 MAXN=$CPU_SUBS
+[ $((SLOW_N + SLOW_K)) -gt "$MAXN" ] && MAXN=$((SLOW_N + SLOW_K))
 for n in $N_LIST; do [ "$n" -gt "$MAXN" ] && MAXN=$n; done
 WORKER_CONNECTIONS=$((MAXN + 1024))
 if [ "$WORKER_CONNECTIONS" -gt "$NOFILE" ]; then
@@ -394,6 +490,8 @@ for ((rep = 1; rep <= REPS && !STOPPED; rep++)); do
                     for n in $N_LIST; do
                         cell_idle "$rep" "$s" "$m" "$n"
                     done
+                elif [ "$t" = slow ]; then
+                    cell_slow "$rep" "$s" "$m"
                 else
                     cell_cpu "$rep" "$s" "$m"
                 fi
@@ -440,7 +538,52 @@ END {
             cell(v[k, 11], "%.2f"), cell(v[k, 12], "%.2f"), cell(v[k, 13], "%d"),
             cell(v[k, 14], "%d"), good[k] + 0, runs[k]
     }
-}' "$RAW" | tee "$OUT/table.md"
+}' "$RAW" > "$OUT/table.md"
+[ "$(wc -l < "$RAW")" -gt 1 ] || : > "$OUT/table.md"
+
+# slow-client test: one row per server and mode
+if [ "$(wc -l < "$SLOWRAW")" -gt 1 ]; then
+    [ -s "$OUT/table.md" ] && echo >> "$OUT/table.md"
+    awk -F'\t' '
+function sortn(a, n,   i, j, t) {
+    for (i = 2; i <= n; i++) {
+        t = a[i] + 0
+        for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
+        a[j + 1] = t
+    }
+}
+function cell(s, fmt,   a, n, m) {
+    n = split(s, a, " ")
+    if (n == 0) return "-"
+    sortn(a, n)
+    if (n % 2) m = a[(n + 1) / 2]; else m = (a[n / 2] + a[n / 2 + 1]) / 2
+    if (n == 1 || a[1] == a[n]) return sprintf(fmt, m)
+    return sprintf(fmt " [" fmt "–" fmt "]", m, a[1], a[n])
+}
+NR == 1 { next }
+{
+    key = $2 SUBSEP $3 SUBSEP $4 SUBSEP $5
+    if (!(key in seen)) { seen[key] = 1; order[++nk] = key }
+    runs[key]++
+    if ($6 != 1) next
+    good[key]++
+    for (c = 7; c <= 16; c++) if ($c != "-" && $c != "") v[key, c] = v[key, c] " " $c
+}
+END {
+    print "| server | slow test | mode | readers + never-read | worker+master PSS KiB before / peak / after | latency p50 ms | latency p99 ms | lost (readers) | delivered | never-read closed | log: `slow client on` warn / `reason=\"slow client\"` info | ok runs |"
+    print "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    for (i = 1; i <= nk; i++) {
+        k = order[i]; split(k, f, SUBSEP)
+        printf "| %s | slow | %s | %s + %s | %s / %s / %s | %s | %s | %s | %s | %s | %s / %s | %d/%d |\n",
+            f[1], f[2], f[3], f[4],
+            cell(v[k, 7], "%d"), cell(v[k, 8], "%d"), cell(v[k, 9], "%d"),
+            cell(v[k, 10], "%.2f"), cell(v[k, 11], "%.2f"), cell(v[k, 12], "%d"),
+            cell(v[k, 13], "%d"), cell(v[k, 14], "%d"), cell(v[k, 15], "%d"),
+            cell(v[k, 16], "%d"), good[k] + 0, runs[k]
+    }
+}' "$SLOWRAW" >> "$OUT/table.md"
+fi
+cat "$OUT/table.md"
 
 if [ -s "$OUT/skipped.txt" ]; then
     echo
