@@ -63,6 +63,40 @@ typedef struct {
 } ngx_gravitee_out_t;
 
 
+typedef ngx_int_t (*ngx_gravitee_out_pt)(ngx_gravitee_out_t *out,
+    ngx_str_t *s);
+
+
+/*
+ * How a format writes headers and metadata: the three differ in their
+ * punctuation and escaping only, so one walk serves them all.  Headers
+ * group their values by name ({"h":["v1","v2"]}, <h>v1,v2</h>, h=[v1, v2]);
+ * the metadata start with sourceTimestamp.  XML closes a name with the
+ * name again (close_name).
+ */
+
+typedef struct {
+    const char                 *headers;      /* opens the headers */
+    const char                 *group_sep;    /* between two names */
+    const char                 *group;        /* before a name */
+    const char                 *values;       /* after it */
+    const char                 *value;        /* around a value */
+    const char                 *value_sep;
+    const char                 *group_end;    /* after the values */
+    const char                 *headers_end;
+
+    const char                 *metadata;     /* printf, sourceTimestamp */
+    const char                 *entry;        /* before a key */
+    const char                 *entry_value;  /* between key and value */
+    const char                 *entry_end;    /* after the value */
+    const char                 *metadata_end;
+
+    ngx_gravitee_out_pt         name;         /* escapes a name or key */
+    ngx_gravitee_out_pt         text;         /* escapes a value */
+    unsigned                    close_name:1;
+} ngx_gravitee_get_syntax_t;
+
+
 static ngx_int_t ngx_gravitee_get_match(ngx_http_request_t *r);
 static void *ngx_gravitee_get_create_conf(ngx_conf_t *cf);
 static char *ngx_gravitee_get_init_conf(ngx_conf_t *cf, void *conf);
@@ -81,6 +115,13 @@ static void ngx_gravitee_get_stop(ngx_gravitee_get_ctx_t *ctx);
 static void ngx_gravitee_get_cleanup(void *data);
 static ngx_int_t ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx);
 
+static ngx_int_t ngx_gravitee_get_headers(ngx_gravitee_out_t *out,
+    ngx_gravitee_message_t *msg, ngx_gravitee_get_syntax_t *syn);
+static ngx_int_t ngx_gravitee_get_metadata(ngx_gravitee_out_t *out,
+    ngx_gravitee_message_t *msg, ngx_gravitee_get_syntax_t *syn);
+static ngx_int_t ngx_gravitee_get_name(ngx_gravitee_out_t *out,
+    ngx_str_t *name, ngx_gravitee_get_syntax_t *syn, const char *before,
+    const char *after);
 static ngx_int_t ngx_gravitee_json_batch(ngx_gravitee_get_ctx_t *ctx,
     ngx_gravitee_out_t *out);
 static ngx_int_t ngx_gravitee_json_message(ngx_gravitee_get_ctx_t *ctx,
@@ -106,6 +147,8 @@ static ngx_int_t ngx_gravitee_out_xml_text(ngx_gravitee_out_t *out,
 static ngx_int_t ngx_gravitee_out_xml_cdata(ngx_gravitee_out_t *out,
     ngx_str_t *s);
 static ngx_int_t ngx_gravitee_out_xml_name(ngx_gravitee_out_t *out,
+    ngx_str_t *s);
+static ngx_int_t ngx_gravitee_out_raw(ngx_gravitee_out_t *out,
     ngx_str_t *s);
 static size_t ngx_gravitee_utf8_len(u_char *p, u_char *last);
 
@@ -153,6 +196,28 @@ ngx_gravitee_entrypoint_t  ngx_gravitee_http_get_entrypoint = {
 static ngx_gravitee_sub_handler_t  ngx_gravitee_get_sub_handler = {
     ngx_gravitee_get_message,
     ngx_gravitee_get_end
+};
+
+
+static ngx_gravitee_get_syntax_t  ngx_gravitee_json_syntax = {
+    ",\"headers\":{", ",", "\"", "\":[", "\"", ",", "]", "}",
+    ",\"metadata\":{\"sourceTimestamp\":%L", ",\"", "\":\"", "\"", "}",
+    ngx_gravitee_out_json, ngx_gravitee_out_json, 0
+};
+
+
+static ngx_gravitee_get_syntax_t  ngx_gravitee_xml_syntax = {
+    "<headers>", "", "<", ">", "", ",", "</", "</headers>",
+    "<metadata><sourceTimestamp>%L</sourceTimestamp>", "<", ">", "</",
+    "</metadata>",
+    ngx_gravitee_out_xml_name, ngx_gravitee_out_xml_text, 1
+};
+
+
+static ngx_gravitee_get_syntax_t  ngx_gravitee_text_syntax = {
+    "headers: {", ", ", "", "=[", "", ", ", "]", "}\n",
+    "metadata: {sourceTimestamp=%L", ", ", "=", "", "}\n",
+    ngx_gravitee_out_raw, ngx_gravitee_out_raw, 0
 };
 
 
@@ -760,9 +825,6 @@ static ngx_int_t
 ngx_gravitee_json_message(ngx_gravitee_get_ctx_t *ctx,
     ngx_gravitee_out_t *out, ngx_gravitee_message_t *msg, ngx_uint_t all)
 {
-    ngx_uint_t            i, j, n;
-    ngx_gravitee_pair_t  *h, *m;
-
     if (ngx_gravitee_out_lit(out, "{") != NGX_OK) {
         return NGX_ERROR;
     }
@@ -782,75 +844,18 @@ ngx_gravitee_json_message(ngx_gravitee_get_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (all || ctx->conf->headers_in_payload) {
-        if (ngx_gravitee_out_lit(out, ",\"headers\":{") != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        h = msg->headers;
-        n = 0;
-
-        for (i = 0; i < msg->nheaders; i++) {
-            if (ngx_gravitee_message_header_first(msg, i) != i) {
-                continue;
-            }
-
-            if ((n++ && ngx_gravitee_out_lit(out, ",") != NGX_OK)
-                || ngx_gravitee_out_lit(out, "\"") != NGX_OK
-                || ngx_gravitee_out_json(out, &h[i].name) != NGX_OK
-                || ngx_gravitee_out_lit(out, "\":[") != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            for (j = i; j < msg->nheaders; j++) {
-                if (ngx_gravitee_message_header_first(msg, j) != i) {
-                    continue;
-                }
-
-                if ((j != i && ngx_gravitee_out_lit(out, ",") != NGX_OK)
-                    || ngx_gravitee_out_lit(out, "\"") != NGX_OK
-                    || ngx_gravitee_out_json(out, &h[j].value) != NGX_OK
-                    || ngx_gravitee_out_lit(out, "\"") != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
-            }
-
-            if (ngx_gravitee_out_lit(out, "]") != NGX_OK) {
-                return NGX_ERROR;
-            }
-        }
-
-        if (ngx_gravitee_out_lit(out, "}") != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if ((all || ctx->conf->headers_in_payload)
+        && ngx_gravitee_get_headers(out, msg, &ngx_gravitee_json_syntax)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    if (all || ctx->conf->metadata_in_payload) {
-        if (ngx_gravitee_out_printf(out, 64, ",\"metadata\":{"
-                                    "\"sourceTimestamp\":%L", msg->timestamp)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        m = msg->metadata;
-
-        for (i = 0; i < msg->nmetadata; i++) {
-            if (ngx_gravitee_out_lit(out, ",\"") != NGX_OK
-                || ngx_gravitee_out_json(out, &m[i].name) != NGX_OK
-                || ngx_gravitee_out_lit(out, "\":\"") != NGX_OK
-                || ngx_gravitee_out_json(out, &m[i].value) != NGX_OK
-                || ngx_gravitee_out_lit(out, "\"") != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-
-        if (ngx_gravitee_out_lit(out, "}") != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if ((all || ctx->conf->metadata_in_payload)
+        && ngx_gravitee_get_metadata(out, msg, &ngx_gravitee_json_syntax)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_gravitee_out_lit(out, "}");
@@ -926,9 +931,6 @@ static ngx_int_t
 ngx_gravitee_xml_message(ngx_gravitee_get_ctx_t *ctx,
     ngx_gravitee_out_t *out, ngx_gravitee_message_t *msg, ngx_uint_t all)
 {
-    ngx_uint_t            i, j;
-    ngx_gravitee_pair_t  *h, *m;
-
     if (msg->id.len
         && (ngx_gravitee_out_lit(out, "<id>") != NGX_OK
             || ngx_gravitee_out_xml_text(out, &msg->id) != NGX_OK
@@ -944,76 +946,18 @@ ngx_gravitee_xml_message(ngx_gravitee_get_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (all || ctx->conf->headers_in_payload) {
-        if (ngx_gravitee_out_lit(out, "<headers>") != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        h = msg->headers;
-
-        for (i = 0; i < msg->nheaders; i++) {
-            if (ngx_gravitee_message_header_first(msg, i) != i) {
-                continue;
-            }
-
-            if (ngx_gravitee_out_lit(out, "<") != NGX_OK
-                || ngx_gravitee_out_xml_name(out, &h[i].name) != NGX_OK
-                || ngx_gravitee_out_lit(out, ">") != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            for (j = i; j < msg->nheaders; j++) {
-                if (ngx_gravitee_message_header_first(msg, j) != i) {
-                    continue;
-                }
-
-                if ((j != i && ngx_gravitee_out_lit(out, ",") != NGX_OK)
-                    || ngx_gravitee_out_xml_text(out, &h[j].value) != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
-            }
-
-            if (ngx_gravitee_out_lit(out, "</") != NGX_OK
-                || ngx_gravitee_out_xml_name(out, &h[i].name) != NGX_OK
-                || ngx_gravitee_out_lit(out, ">") != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-
-        if (ngx_gravitee_out_lit(out, "</headers>") != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if ((all || ctx->conf->headers_in_payload)
+        && ngx_gravitee_get_headers(out, msg, &ngx_gravitee_xml_syntax)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    if (all || ctx->conf->metadata_in_payload) {
-        if (ngx_gravitee_out_printf(out, 80, "<metadata><sourceTimestamp>%L"
-                                    "</sourceTimestamp>", msg->timestamp)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        m = msg->metadata;
-
-        for (i = 0; i < msg->nmetadata; i++) {
-            if (ngx_gravitee_out_lit(out, "<") != NGX_OK
-                || ngx_gravitee_out_xml_name(out, &m[i].name) != NGX_OK
-                || ngx_gravitee_out_lit(out, ">") != NGX_OK
-                || ngx_gravitee_out_xml_text(out, &m[i].value) != NGX_OK
-                || ngx_gravitee_out_lit(out, "</") != NGX_OK
-                || ngx_gravitee_out_xml_name(out, &m[i].name) != NGX_OK
-                || ngx_gravitee_out_lit(out, ">") != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-
-        if (ngx_gravitee_out_lit(out, "</metadata>") != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if ((all || ctx->conf->metadata_in_payload)
+        && ngx_gravitee_get_metadata(out, msg, &ngx_gravitee_xml_syntax)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -1087,9 +1031,6 @@ static ngx_int_t
 ngx_gravitee_text_message(ngx_gravitee_get_ctx_t *ctx,
     ngx_gravitee_out_t *out, ngx_gravitee_message_t *msg, ngx_uint_t all)
 {
-    ngx_uint_t            i, j, n;
-    ngx_gravitee_pair_t  *h, *m;
-
     if (msg->id.len
         && (ngx_gravitee_out_lit(out, "id: ") != NGX_OK
             || ngx_gravitee_out_str(out, msg->id.data, msg->id.len) != NGX_OK
@@ -1106,79 +1047,142 @@ ngx_gravitee_text_message(ngx_gravitee_get_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (all || ctx->conf->headers_in_payload) {
-        if (ngx_gravitee_out_lit(out, "headers: {") != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        h = msg->headers;
-        n = 0;
-
-        for (i = 0; i < msg->nheaders; i++) {
-            if (ngx_gravitee_message_header_first(msg, i) != i) {
-                continue;
-            }
-
-            if ((n++ && ngx_gravitee_out_lit(out, ", ") != NGX_OK)
-                || ngx_gravitee_out_str(out, h[i].name.data, h[i].name.len)
-                   != NGX_OK
-                || ngx_gravitee_out_lit(out, "=[") != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            for (j = i; j < msg->nheaders; j++) {
-                if (ngx_gravitee_message_header_first(msg, j) != i) {
-                    continue;
-                }
-
-                if ((j != i && ngx_gravitee_out_lit(out, ", ") != NGX_OK)
-                    || ngx_gravitee_out_str(out, h[j].value.data,
-                                            h[j].value.len)
-                       != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
-            }
-
-            if (ngx_gravitee_out_lit(out, "]") != NGX_OK) {
-                return NGX_ERROR;
-            }
-        }
-
-        if (ngx_gravitee_out_lit(out, "}\n") != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if ((all || ctx->conf->headers_in_payload)
+        && ngx_gravitee_get_headers(out, msg, &ngx_gravitee_text_syntax)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    if (all || ctx->conf->metadata_in_payload) {
-        if (ngx_gravitee_out_printf(out, 64, "metadata: {sourceTimestamp=%L",
-                                    msg->timestamp)
-            != NGX_OK)
+    if ((all || ctx->conf->metadata_in_payload)
+        && ngx_gravitee_get_metadata(out, msg, &ngx_gravitee_text_syntax)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gravitee_get_headers(ngx_gravitee_out_t *out, ngx_gravitee_message_t *msg,
+    ngx_gravitee_get_syntax_t *syn)
+{
+    ngx_uint_t            i, j, n;
+    ngx_gravitee_pair_t  *h;
+
+    if (ngx_gravitee_out_str(out, (u_char *) syn->headers,
+                             ngx_strlen(syn->headers))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    h = msg->headers;
+    n = 0;
+
+    for (i = 0; i < msg->nheaders; i++) {
+        if (ngx_gravitee_message_header_first(msg, i) != i) {
+            continue;
+        }
+
+        if ((n++
+             && ngx_gravitee_out_str(out, (u_char *) syn->group_sep,
+                                     ngx_strlen(syn->group_sep))
+                != NGX_OK)
+            || ngx_gravitee_get_name(out, &h[i].name, syn, syn->group,
+                                     syn->values)
+               != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        m = msg->metadata;
+        for (j = i; j < msg->nheaders; j++) {
+            if (ngx_gravitee_message_header_first(msg, j) != i) {
+                continue;
+            }
 
-        for (i = 0; i < msg->nmetadata; i++) {
-            if (ngx_gravitee_out_lit(out, ", ") != NGX_OK
-                || ngx_gravitee_out_str(out, m[i].name.data, m[i].name.len)
-                   != NGX_OK
-                || ngx_gravitee_out_lit(out, "=") != NGX_OK
-                || ngx_gravitee_out_str(out, m[i].value.data, m[i].value.len)
-                   != NGX_OK)
+            if ((j != i
+                 && ngx_gravitee_out_str(out, (u_char *) syn->value_sep,
+                                         ngx_strlen(syn->value_sep))
+                    != NGX_OK)
+                || ngx_gravitee_out_str(out, (u_char *) syn->value,
+                                        ngx_strlen(syn->value)) != NGX_OK
+                || syn->text(out, &h[j].value) != NGX_OK
+                || ngx_gravitee_out_str(out, (u_char *) syn->value,
+                                        ngx_strlen(syn->value)) != NGX_OK)
             {
                 return NGX_ERROR;
             }
         }
 
-        if (ngx_gravitee_out_lit(out, "}\n") != NGX_OK) {
+        if (ngx_gravitee_out_str(out, (u_char *) syn->group_end,
+                                 ngx_strlen(syn->group_end))
+            != NGX_OK
+            || (syn->close_name
+                && ngx_gravitee_get_name(out, &h[i].name, syn, "", ">")
+                   != NGX_OK))
+        {
             return NGX_ERROR;
         }
     }
 
-    return NGX_OK;
+    return ngx_gravitee_out_str(out, (u_char *) syn->headers_end,
+                                ngx_strlen(syn->headers_end));
+}
+
+
+static ngx_int_t
+ngx_gravitee_get_metadata(ngx_gravitee_out_t *out,
+    ngx_gravitee_message_t *msg, ngx_gravitee_get_syntax_t *syn)
+{
+    ngx_uint_t            i;
+    ngx_gravitee_pair_t  *m;
+
+    if (ngx_gravitee_out_printf(out, 80, syn->metadata, msg->timestamp)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    m = msg->metadata;
+
+    for (i = 0; i < msg->nmetadata; i++) {
+        if (ngx_gravitee_get_name(out, &m[i].name, syn, syn->entry,
+                                  syn->entry_value)
+            != NGX_OK
+            || syn->text(out, &m[i].value) != NGX_OK
+            || ngx_gravitee_out_str(out, (u_char *) syn->entry_end,
+                                    ngx_strlen(syn->entry_end))
+               != NGX_OK
+            || (syn->close_name
+                && ngx_gravitee_get_name(out, &m[i].name, syn, "", ">")
+                   != NGX_OK))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_gravitee_out_str(out, (u_char *) syn->metadata_end,
+                                ngx_strlen(syn->metadata_end));
+}
+
+
+/* "before", the name escaped for the format, "after" */
+
+static ngx_int_t
+ngx_gravitee_get_name(ngx_gravitee_out_t *out, ngx_str_t *name,
+    ngx_gravitee_get_syntax_t *syn, const char *before, const char *after)
+{
+    if (ngx_gravitee_out_str(out, (u_char *) before, ngx_strlen(before))
+        != NGX_OK
+        || syn->name(out, name) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_gravitee_out_str(out, (u_char *) after, ngx_strlen(after));
 }
 
 
@@ -1248,6 +1252,13 @@ ngx_gravitee_out_printf(ngx_gravitee_out_t *out, size_t max,
     va_end(args);
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gravitee_out_raw(ngx_gravitee_out_t *out, ngx_str_t *s)
+{
+    return ngx_gravitee_out_str(out, s->data, s->len);
 }
 
 
