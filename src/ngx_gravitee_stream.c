@@ -30,7 +30,8 @@ static void ngx_gravitee_stream_free_buffers(ngx_connection_t *c,
 static void ngx_gravitee_stream_read_handler(ngx_event_t *rev);
 static void ngx_gravitee_stream_linger(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_write_handler(ngx_event_t *wev);
-static ngx_int_t ngx_gravitee_stream_write(ngx_gravitee_stream_t *s);
+static ngx_int_t ngx_gravitee_stream_write(ngx_gravitee_stream_t *s,
+    ngx_uint_t *progress);
 static ngx_chain_t *ngx_gravitee_stream_chain(ngx_gravitee_stream_t *s,
     ngx_buf_t *bufs, ngx_chain_t *links);
 static void ngx_gravitee_stream_drop(ngx_gravitee_stream_t *s);
@@ -40,6 +41,7 @@ static ngx_int_t ngx_gravitee_stream_frame(ngx_gravitee_stream_t *s,
     ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
     size_t head_len, ngx_uint_t chunk);
 static ngx_int_t ngx_gravitee_stream_grow(ngx_gravitee_stream_t *s);
+static void ngx_gravitee_stream_free_ring(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_post_write(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_free(ngx_gravitee_stream_t *s);
 
@@ -457,6 +459,7 @@ static void
 ngx_gravitee_stream_write_handler(ngx_event_t *wev)
 {
     ngx_int_t               rc;
+    ngx_uint_t              progress;
     ngx_connection_t       *c;
     ngx_gravitee_stream_t  *s;
 
@@ -496,7 +499,7 @@ ngx_gravitee_stream_write_handler(ngx_event_t *wev)
                                    NGX_GRAVITEE_STREAM_LINGER));
     }
 
-    rc = ngx_gravitee_stream_write(s);
+    rc = ngx_gravitee_stream_write(s, &progress);
 
     if (rc == NGX_ERROR) {
         ngx_gravitee_stream_close(s, "client closed");
@@ -504,6 +507,15 @@ ngx_gravitee_stream_write_handler(ngx_event_t *wev)
     }
 
     if (rc == NGX_AGAIN) {
+        /*
+         * a client that keeps up costs no timer; a blocked one gets
+         * send_timeout from its last progress, which new messages do not
+         * extend
+         */
+        if (progress || !wev->timer_set) {
+            ngx_add_timer(wev, s->conf->send_timeout);
+        }
+
         if (ngx_handle_write_event(wev, 0) != NGX_OK) {
             ngx_gravitee_stream_close(s, "write event failed");
             return;
@@ -519,12 +531,7 @@ ngx_gravitee_stream_write_handler(ngx_event_t *wev)
     if (!s->finishing) {
         /* an idle subscriber keeps no output state: no ring, no buffer */
 
-        if (s->frames) {
-            ngx_free(s->frames);
-            s->frames = NULL;
-            s->capacity = 0;
-            s->first = 0;
-        }
+        ngx_gravitee_stream_free_ring(s);
 
 #if (NGX_HTTP_SSL)
         if (c->ssl) {
@@ -561,7 +568,7 @@ ngx_gravitee_stream_write_handler(ngx_event_t *wev)
  */
 
 static ngx_int_t
-ngx_gravitee_stream_write(ngx_gravitee_stream_t *s)
+ngx_gravitee_stream_write(ngx_gravitee_stream_t *s, ngx_uint_t *progress)
 {
     off_t              sent;
     ngx_buf_t          bufs[NGX_GRAVITEE_STREAM_BATCH * 3];
@@ -569,6 +576,7 @@ ngx_gravitee_stream_write(ngx_gravitee_stream_t *s)
     ngx_connection_t  *c;
 
     c = s->connection;
+    *progress = 0;
 
     while (s->nframes || c->buffered) {
 
@@ -598,8 +606,7 @@ ngx_gravitee_stream_write(ngx_gravitee_stream_t *s)
         ngx_gravitee_stream_sent(s, sent);
 
         if (sent) {
-            /* progress: the send timeout counts from here */
-            ngx_add_timer(c->write, s->conf->send_timeout);
+            *progress = 1;
         }
 
         if (cl && !c->write->ready) {
@@ -875,7 +882,15 @@ ngx_gravitee_stream_grow(ngx_gravitee_stream_t *s)
     ngx_uint_t             i, capacity;
     ngx_gravitee_frame_t  *frames;
 
-    capacity = s->capacity ? s->capacity * 2 : 4;
+    if (s->capacity == 0) {
+        /* the common case, one frame at a time: no allocation */
+        s->frames = &s->frame;
+        s->capacity = 1;
+        s->first = 0;
+        return NGX_OK;
+    }
+
+    capacity = (s->capacity == 1) ? 4 : s->capacity * 2;
 
     frames = ngx_alloc(capacity * sizeof(ngx_gravitee_frame_t),
                        s->connection->log);
@@ -887,15 +902,26 @@ ngx_gravitee_stream_grow(ngx_gravitee_stream_t *s)
         frames[i] = s->frames[(s->first + i) % s->capacity];
     }
 
-    if (s->frames) {
-        ngx_free(s->frames);
-    }
+    ngx_gravitee_stream_free_ring(s);
 
     s->frames = frames;
     s->capacity = capacity;
     s->first = 0;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_gravitee_stream_free_ring(ngx_gravitee_stream_t *s)
+{
+    if (s->frames && s->frames != &s->frame) {
+        ngx_free(s->frames);
+    }
+
+    s->frames = NULL;
+    s->capacity = 0;
+    s->first = 0;
 }
 
 
@@ -1025,9 +1051,7 @@ ngx_gravitee_stream_free(ngx_gravitee_stream_t *s)
         s->nframes--;
     }
 
-    if (s->frames) {
-        ngx_free(s->frames);
-    }
+    ngx_gravitee_stream_free_ring(s);
 
     if (s->preread.data) {
         ngx_free(s->preread.data);

@@ -94,7 +94,11 @@ struct ngx_gravitee_stream_s {
 
     ngx_gravitee_sub_t             sub;
 
-    /* the queue: a ring of frames, allocated while frames wait */
+    /*
+     * the queue: a ring of frames.  A client that keeps up has one frame
+     * at a time, which the stream holds inline; a longer queue is
+     * allocated while it waits.
+     */
     ngx_gravitee_frame_t          *frames;
     ngx_uint_t                     first;
     ngx_uint_t                     nframes;
@@ -108,6 +112,8 @@ struct ngx_gravitee_stream_s {
     ngx_str_t                      preread;
 
     ngx_pool_cleanup_t            *cleanup;     /* until the detach */
+
+    ngx_gravitee_frame_t           frame;       /* the inline ring */
 
     ngx_msec_t                     start;
     off_t                          sent_before; /* c->sent at the detach */
