@@ -193,6 +193,20 @@ struct ngx_gravitee_loc_conf_s {
 
 /* helpers of the core, for entrypoints */
 
+/*
+ * The request's header lines of one name, one after the other: every line
+ * counts, not only the one NGINX keeps in headers_in.  Start from a zeroed
+ * iterator: ngx_gravitee_header_iter_t it = { NULL, 0 };
+ */
+
+typedef struct {
+    ngx_list_part_t            *part;
+    ngx_uint_t                  i;
+} ngx_gravitee_header_iter_t;
+
+ngx_table_elt_t *ngx_gravitee_header_next(ngx_http_request_t *r,
+    ngx_gravitee_header_iter_t *it, const char *name);
+
 ngx_int_t ngx_gravitee_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *message);
 ngx_int_t ngx_gravitee_accepts(ngx_http_request_t *r, ngx_str_t *type);

@@ -264,42 +264,59 @@ ngx_gravitee_send_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-/*
- * Whether any Accept line of the request names the media type.  Every line
- * counts, not only the first that NGINX keeps in headers_in.accept.
- */
+/* whether any Accept line of the request names the media type */
 
 ngx_int_t
 ngx_gravitee_accepts(ngx_http_request_t *r, ngx_str_t *type)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t             *h;
+    ngx_gravitee_header_iter_t   it = { NULL, 0 };
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Accept") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
-                               sizeof("Accept") - 1) == 0
-            && ngx_strlcasestrn(h[i].value.data,
-                                h[i].value.data + h[i].value.len,
-                                type->data, type->len - 1)
-               != NULL)
+    while ((h = ngx_gravitee_header_next(r, &it, "Accept")) != NULL) {
+        if (ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
+                             type->data, type->len - 1)
+            != NULL)
         {
             return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_table_elt_t *
+ngx_gravitee_header_next(ngx_http_request_t *r,
+    ngx_gravitee_header_iter_t *it, const char *name)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+
+    if (it->part == NULL) {
+        it->part = &r->headers_in.headers.part;
+        it->i = 0;
+    }
+
+    for ( ;; ) {
+
+        if (it->i >= it->part->nelts) {
+            if (it->part->next == NULL) {
+                return NULL;
+            }
+
+            it->part = it->part->next;
+            it->i = 0;
+            continue;
+        }
+
+        h = (ngx_table_elt_t *) it->part->elts + it->i++;
+
+        if (h->key.len == len
+            && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0)
+        {
+            return h;
         }
     }
 }

@@ -5,7 +5,6 @@
 use strict;
 use warnings;
 use Test::More;
-use File::Temp qw(tempdir);
 use lib 't/lib';
 use GraviteeTest;
 
@@ -83,14 +82,6 @@ ws.onclose = function (e) {
 _EOP_
 close $page;
 
-sub browse {
-    my ($url, @flags) = @_;
-    my $profile = tempdir(CLEANUP => 1);
-    my $dom = `timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --user-data-dir=$profile --virtual-time-budget=10000 @flags --dump-dom '$url' 2>/dev/null`;
-    my ($out) = $dom =~ m{<pre id="out">(.*?)</pre>}s;
-    return $out // "no page: $dom";
-}
-
 my $expected = join "\n",
     'open protocol="chat"',
     'text "mock message"',
@@ -99,7 +90,7 @@ my $expected = join "\n",
 
 my $off = error_log_size($ngx);
 
-is(browse("http://127.0.0.1:$ngx->{port}/page.html?/ws#chat"), $expected,
+is(browser_text("http://127.0.0.1:$ngx->{port}/page.html?/ws#chat"), $expected,
    'ws://: the subprotocol, two text messages, a clean close 1000 "Bye"');
 ok(wait_for_error_log($ngx, 'Received message: hello from the browser', 3,
                       $off), 'what the browser sent was published');
@@ -107,20 +98,20 @@ ok(wait_for_error_log($ngx, 'Received message: hello from the browser', 3,
 $off = error_log_size($ngx);
 
 my $tls = $ngx->{ports}{TEST_NGINX_RAND_PORT_1};
-is(browse("https://127.0.0.1:$tls/page.html?/ws#chat",
+is(browser_text("https://127.0.0.1:$tls/page.html?/ws#chat",
           '--ignore-certificate-errors'),
    $expected, 'wss://: the same over TLS');
 ok(wait_for_error_log($ngx, 'Received message: hello from the browser', 3,
                       $off), 'published over TLS');
 
-is(browse("http://127.0.0.1:$ngx->{port}/page.html?/binary"),
+is(browser_text("http://127.0.0.1:$ngx->{port}/page.html?/binary"),
    join("\n", 'open protocol=""', 'binary blob of 5 bytes',
         'close code=1000 reason="Bye" clean=true'),
    'frame_type=binary: the browser gets a Blob, as from the reference');
 
 $off = error_log_size($ngx);
 
-is(browse("http://127.0.0.1:$ngx->{port}/page.html?/elsewhere"),
+is(browser_text("http://127.0.0.1:$ngx->{port}/page.html?/elsewhere"),
    join("\n", 'error', 'close code=1006 reason="" clean=false'),
    'a page from an Origin not allowed cannot connect');
 like(error_log_text($ngx, $off),

@@ -5,7 +5,6 @@
 use strict;
 use warnings;
 use Test::More;
-use File::Temp qw(tempdir);
 use lib 't/lib';
 use GraviteeTest;
 
@@ -56,14 +55,6 @@ es.onerror = function () {
 _EOP_
 close $page;
 
-sub browse {
-    my ($url, @flags) = @_;
-    my $profile = tempdir(CLEANUP => 1);
-    my $dom = `timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --user-data-dir=$profile --virtual-time-budget=10000 @flags --dump-dom '$url' 2>/dev/null`;
-    my ($out) = $dom =~ m{<pre id="out">(.*?)</pre>}s;
-    return $out // "no page: $dom";
-}
-
 my $expected = join "\n",
     'open',
     'message id=0 data="first line\nsecond line"',
@@ -75,7 +66,7 @@ my $expected = join "\n",
 
 my $off = error_log_size($ngx);
 
-is(browse("http://127.0.0.1:$ngx->{port}/page.html"), $expected,
+is(browser_text("http://127.0.0.1:$ngx->{port}/page.html"), $expected,
    'HTTP/1.1: both events, the multi-line payload whole, one automatic reconnect');
 
 my $log = error_log_text($ngx, $off);
@@ -87,7 +78,7 @@ is("@closed", '2 0', 'two streams: two events, then none after id 1 (count=2)');
 $off = error_log_size($ngx);
 
 my $h2 = $ngx->{ports}{TEST_NGINX_RAND_PORT_1};
-is(browse("https://127.0.0.1:$h2/page.html", '--ignore-certificate-errors'),
+is(browser_text("https://127.0.0.1:$h2/page.html", '--ignore-certificate-errors'),
    $expected, 'HTTP/2: the same, from the kept request path');
 
 $log = error_log_text($ngx, $off);

@@ -385,45 +385,25 @@ static ngx_int_t
 ngx_gravitee_get_format(ngx_http_request_t *r, ngx_uint_t *format,
     ngx_str_t *msg)
 {
-    u_char           *p, *last, *start, *end, *semi, *q;
-    size_t            len;
-    ngx_int_t         best, quality, best_quality;
-    ngx_uint_t        i, t, lines;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    u_char                      *p, *last, *start, *end, *semi, *q;
+    size_t                       len;
+    ngx_int_t                    best, quality, best_quality;
+    ngx_uint_t                   t, lines;
+    ngx_table_elt_t             *h;
+    ngx_gravitee_header_iter_t   it = { NULL, 0 };
 
     best = -1;
     best_quality = 0;
     lines = 0;
     len = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != sizeof("Accept") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
-                               sizeof("Accept") - 1) != 0)
-        {
-            continue;
-        }
+    while ((h = ngx_gravitee_header_next(r, &it, "Accept")) != NULL) {
 
         lines++;
-        len += h[i].value.len + 2;
+        len += h->value.len + 2;
 
-        p = h[i].value.data;
-        last = p + h[i].value.len;
+        p = h->value.data;
+        last = p + h->value.len;
 
         while (p < last) {
             while (p < last && (*p == ' ' || *p == ',')) {
@@ -505,32 +485,15 @@ ngx_gravitee_get_format(ngx_http_request_t *r, ngx_uint_t *format,
     p = ngx_cpymem(msg->data, "Unsupported accept header: [",
                    sizeof("Unsupported accept header: [") - 1);
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    ngx_memzero(&it, sizeof(ngx_gravitee_header_iter_t));
     lines = 0;
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
+    while ((h = ngx_gravitee_header_next(r, &it, "Accept")) != NULL) {
+        if (lines++) {
+            *p++ = ','; *p++ = ' ';
         }
 
-        if (h[i].key.len == sizeof("Accept") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
-                               sizeof("Accept") - 1) == 0)
-        {
-            if (lines++) {
-                *p++ = ','; *p++ = ' ';
-            }
-
-            p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
-        }
+        p = ngx_cpymem(p, h->value.data, h->value.len);
     }
 
     *p++ = ']';

@@ -356,35 +356,19 @@ ngx_gravitee_sse_send_header(ngx_http_request_t *r)
 static ngx_int_t
 ngx_gravitee_sse_last_id(ngx_http_request_t *r, ngx_str_t *id)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t             *h;
+    ngx_gravitee_header_iter_t   it = { NULL, 0 };
 
-    ngx_str_null(id);
+    h = ngx_gravitee_header_next(r, &it, "Last-Event-ID");
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    if (h) {
+        *id = h->value;
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NGX_OK;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Last-Event-ID") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
-                               sizeof("Last-Event-ID") - 1) == 0)
-        {
-            *id = h[i].value;
-            return NGX_OK;
-        }
+    } else {
+        ngx_str_null(id);
     }
+
+    return NGX_OK;
 }
 
 

@@ -613,34 +613,10 @@ ngx_gravitee_ws_accept(ngx_http_request_t *r, ngx_str_t *key,
 static ngx_table_elt_t *
 ngx_gravitee_ws_header(ngx_http_request_t *r, const char *name)
 {
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_gravitee_header_iter_t  it = { NULL, 0 };
 
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            /* surrounding blanks are already gone: NGINX trims values */
-            return &h[i];
-        }
-    }
+    /* surrounding blanks are already gone: NGINX trims values */
+    return ngx_gravitee_header_next(r, &it, name);
 }
 
 
@@ -654,16 +630,11 @@ static ngx_int_t
 ngx_gravitee_ws_has_token(ngx_http_request_t *r, const char *name,
     ngx_str_t *token, ngx_array_t *tokens, ngx_str_t *found)
 {
-    u_char           *p, *last, *start, *end;
-    size_t            len;
-    ngx_str_t        *t;
-    ngx_uint_t        i, j, n;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    u_char                      *p, *last, *start, *end;
+    ngx_str_t                   *t;
+    ngx_uint_t                   j, n;
+    ngx_table_elt_t             *h;
+    ngx_gravitee_header_iter_t   it = { NULL, 0 };
 
     if (tokens) {
         t = tokens->elts;
@@ -674,26 +645,10 @@ ngx_gravitee_ws_has_token(ngx_http_request_t *r, const char *name,
         n = 1;
     }
 
-    for (i = 0; /* void */ ; i++) {
+    while ((h = ngx_gravitee_header_next(r, &it, name)) != NULL) {
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NGX_DECLINED;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != len
-            || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        last = p + h[i].value.len;
+        p = h->value.data;
+        last = p + h->value.len;
 
         while (p < last) {
             while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
@@ -725,6 +680,8 @@ ngx_gravitee_ws_has_token(ngx_http_request_t *r, const char *name,
             }
         }
     }
+
+    return NGX_DECLINED;
 }
 
 

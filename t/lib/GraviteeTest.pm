@@ -63,6 +63,10 @@ Test::Nginx::Socket is loaded (the project's t/lib one or openresty's).
   ws_frame($opcode, $payload, mask => 1, fin => 1) -> bytes
   ws_read_frame($sock, $timeout = 3) -> {fin, opcode, payload} or undef
   gen_self_signed_cert($dir, $cn = 'localhost') -> ($crt, $key)
+  browser_text($url, @chromium_flags) -> the text of the page's
+        <pre id="out"> once headless Chromium (Debian's chromium) has loaded
+        $url (the DOM after its load event, --virtual-time-budget 10 s);
+        "no page: ..." when there is none
   free_port()
 
 =cut
@@ -84,7 +88,7 @@ our @EXPORT = qw(start_nginx stop_nginx reload_nginx error_log_text
                  error_log_size wait_for_error_log worker_pids
                  nginx_check_config use_startup_error_log tcp_connect
                  read_until ws_frame ws_read_frame gen_self_signed_cert
-                 free_port);
+                 free_port browser_text);
 
 my %Started;    # pid => $ngx, stopped in END
 
@@ -496,6 +500,21 @@ sub ws_read_frame {
         $payload = join '', map { chr(ord($_) ^ $k[$i++ % 4]) } split //, $payload;
     }
     return { fin => ($b0 & 0x80) ? 1 : 0, opcode => $b0 & 0x0f, payload => $payload };
+}
+
+sub browser_text {
+    my ($url, @flags) = @_;
+    require File::Temp;
+    my $profile = File::Temp::tempdir(CLEANUP => 1);
+    # no background traffic: this machine reaches no network but loopback
+    my $cmd = join ' ', 'timeout 90 chromium --headless --no-sandbox',
+        '--disable-gpu --disable-quic --no-first-run',
+        '--disable-background-networking --disable-component-update',
+        "--disable-sync --user-data-dir=$profile --virtual-time-budget=10000",
+        @flags, "--dump-dom '$url' 2>/dev/null";
+    my $dom = `$cmd`;
+    my ($out) = $dom =~ m{<pre id="out">(.*?)</pre>}s;
+    return $out // "no page: $dom";
 }
 
 sub gen_self_signed_cert {
