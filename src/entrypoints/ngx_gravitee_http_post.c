@@ -427,13 +427,15 @@ ngx_gravitee_post_done(ngx_gravitee_pub_t *pub)
 {
     ngx_gravitee_post_ctx_t *ctx = pub->data;
 
+    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = ctx->request;
+    c = r->connection;      /* finalizing may free r: keep c at hand */
     ctx->publishing = 0;
 
     ngx_http_finalize_request(r, ngx_gravitee_post_respond(ctx));
-    ngx_http_run_posted_requests(r->connection);
+    ngx_http_run_posted_requests(c);
 }
 
 
