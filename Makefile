@@ -4,6 +4,7 @@
 #   make deps      install the Debian packages the build, demo and tests need
 #   make demo      deps, build, then run conf-examples/quickstart.conf
 #   make test      deps, build, then the Test::Nginx suites in t/
+#   make valgrind  the suites again with every nginx under valgrind
 #   make bench     build, then bench/run.sh: ours and Nchan side by side
 #   make NGINX_SRC=/path/to/nginx-1.x   build against an upstream tree
 
@@ -19,7 +20,7 @@ DEB_PACKAGES := nginx nginx-dev gcc make dpkg-dev libssl-dev libjansson-dev \
                 libprotocol-websocket-perl libio-socket-ssl-perl \
                 libwww-perl curl openssl procps chromium
 
-.PHONY: all deps demo test bench clean check-config
+.PHONY: all deps demo test valgrind bench clean check-config
 
 all: $(MODULE)
 
@@ -73,6 +74,11 @@ test: deps
 	PATH=/usr/sbin:$$PATH PERL5LIB=$(CURDIR)/t/lib \
 	TEST_NGINX_LOAD_MODULES=$(MODULE) \
 	    prove -r t/
+
+valgrind: deps
+	$(MAKE) all
+	$(MAKE) deps DEB_PACKAGES=valgrind
+	t/valgrind.sh $(MODULE)
 
 # by hand, not in make test: about 10 minutes, wants an otherwise idle machine
 bench: all
