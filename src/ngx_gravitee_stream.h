@@ -164,9 +164,10 @@ ngx_int_t ngx_gravitee_stream_push_control(ngx_gravitee_stream_t *s,
 /*
  * timer: (re)arm the one timer of the stream (ping, heartbeat, idle).
  * finish: stop the subscription, send what is queued (and, on a chunked
- * stream, the last chunk), then close.  close: now.  Neither may be called
- * from inside a subscription handler: call them from the stream's own
- * handlers, or post an event.
+ * stream, the last chunk), then close; any stream handler may call it.
+ * close: now, which frees the stream: only from the read and timer
+ * handlers, as their last act.  Neither is called from inside a
+ * subscription handler: post an event instead.
  */
 void ngx_gravitee_stream_timer(ngx_gravitee_stream_t *s, ngx_msec_t timer);
 void ngx_gravitee_stream_finish(ngx_gravitee_stream_t *s,
