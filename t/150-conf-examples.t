@@ -8,7 +8,7 @@ use File::Temp qw(tempdir);
 use File::Basename qw(dirname);
 
 my ($module) = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
-plan skip_all => 'TEST_NGINX_LOAD_MODULES names no module' unless $module;
+BAIL_OUT('TEST_NGINX_LOAD_MODULES must name the built module') unless $module;
 
 my $nginx = $ENV{TEST_NGINX_BINARY} // 'nginx';
 my @confs = glob 'conf-examples/*.conf';
