@@ -501,9 +501,9 @@ for ((rep = 1; rep <= REPS && !STOPPED; rep++)); do
 done
 
 # ------------------------------------------------------------------ table
-# median [min-max] over the successful repetitions of each cell
-awk -F'\t' -v reps="$REPS" '
-function sortn(a, n,   i, j, t) {   # insertion sort, numeric (POSIX awk)
+# median [min-max] of the space-separated numbers in s (POSIX awk: no asort)
+AWK_CELL='
+function sortn(a, n,   i, j, t) {
     for (i = 2; i <= n; i++) {
         t = a[i] + 0
         for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
@@ -515,9 +515,13 @@ function cell(s, fmt,   a, n, m) {
     if (n == 0) return "-"
     sortn(a, n)
     if (n % 2) m = a[(n + 1) / 2]; else m = (a[n / 2] + a[n / 2 + 1]) / 2
-    if (n == 1 || (fmt == "%d" && a[1] == a[n])) return sprintf(fmt, m)
+    if (n == 1 || a[1] == a[n]) return sprintf(fmt, m)
     return sprintf(fmt " [" fmt "–" fmt "]", m, a[1], a[n])
 }
+'
+
+# median [min-max] over the successful repetitions of each cell
+awk -F'\t' -v reps="$REPS" "$AWK_CELL"'
 NR == 1 { next }
 {
     key = $2 SUBSEP $3 SUBSEP $4 SUBSEP $5
@@ -544,22 +548,7 @@ END {
 # slow-client test: one row per server and mode
 if [ "$(wc -l < "$SLOWRAW")" -gt 1 ]; then
     [ -s "$OUT/table.md" ] && echo >> "$OUT/table.md"
-    awk -F'\t' '
-function sortn(a, n,   i, j, t) {
-    for (i = 2; i <= n; i++) {
-        t = a[i] + 0
-        for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-        a[j + 1] = t
-    }
-}
-function cell(s, fmt,   a, n, m) {
-    n = split(s, a, " ")
-    if (n == 0) return "-"
-    sortn(a, n)
-    if (n % 2) m = a[(n + 1) / 2]; else m = (a[n / 2] + a[n / 2 + 1]) / 2
-    if (n == 1 || a[1] == a[n]) return sprintf(fmt, m)
-    return sprintf(fmt " [" fmt "–" fmt "]", m, a[1], a[n])
-}
+    awk -F'\t' "$AWK_CELL"'
 NR == 1 { next }
 {
     key = $2 SUBSEP $3 SUBSEP $4 SUBSEP $5
