@@ -10,6 +10,7 @@
  * Lines printed on stdout (one line each, key=value):
  *   setup_done ...   once every subscriber is established or has failed
  *   stats ...        on SIGUSR1 (SIGUSR2 opens the --window)
+ *   window_open t=   once the SIGUSR2 has been handled (t = window start, ns)
  *   summary ...      at the end
  *   publish ...      at the end of --publish
  * Diagnostics go to stderr.
@@ -135,6 +136,7 @@ static int        opt_latency;
 static int        opt_window;
 static int        opt_pin = -1;
 static int        opt_src_ips;       /* 0 = auto */
+static int        opt_any_dest;      /* allow a non-loopback destination */
 static long       opt_max_pending = 200;
 static double     opt_hs_timeout = 10.0;
 static int        opt_http10;
@@ -165,6 +167,7 @@ static long   st_done, st_slow_sent, st_slow_dropped, st_slow_failed;
 static long   st_proto_err, st_ws_pings, st_ws_close_rcvd;
 static uint64_t  st_msgs, st_msgs_at_setup, st_wmsgs;
 static int    setup_reported;
+static int    window_reported;
 static double t0, t_setup;
 
 static int64_t  *lat;
@@ -383,6 +386,13 @@ base64_encode(const uint8_t *in, size_t n, char *out)
 
 /* -------------------------------------------------------------- helpers */
 
+static int
+dst_is_loopback(void)
+{
+    return (ntohl(dst.sin_addr.s_addr) >> 24) == 127;
+}
+
+
 static void
 parse_url(const char *url)
 {
@@ -434,8 +444,11 @@ parse_url(const char *url)
         dst.sin_addr = ((struct sockaddr_in *) res->ai_addr)->sin_addr;
         freeaddrinfo(res);
     }
-    if ((ntohl(dst.sin_addr.s_addr) >> 24) != 127) {
-        die("refusing non-loopback destination %s (127.0.0.0/8 only)", host);
+    /* a load generator aimed at a remote host by mistake would flood it:
+     * outside 127.0.0.0/8 only when asked (run.sh --net veth) */
+    if (!dst_is_loopback() && !opt_any_dest) {
+        die("refusing non-loopback destination %s (127.0.0.0/8 only; "
+            "--any-dest to allow)", host);
     }
 }
 
@@ -1581,9 +1594,14 @@ run_subscribers(void)
         }
     }
 
+    /* the extra source addresses are 127.0.0.2.., which only reach a
+     * loopback destination */
     nsrc = opt_src_ips;
     if (nsrc == 0) {
-        nsrc = (int) (total / 20000) + 1;
+        nsrc = dst_is_loopback() ? (int) (total / 20000) + 1 : 1;
+    }
+    if (!dst_is_loopback() && opt_src_ips > 0) {
+        die("--src-ips needs a loopback destination");
     }
     if (nsrc > MAX_SRC_IPS) {
         nsrc = MAX_SRC_IPS;
@@ -1640,6 +1658,14 @@ run_subscribers(void)
         if (stats_flag) {
             stats_flag = 0;
             print_line("stats");
+        }
+
+        /* run.sh starts a publisher only after this line: one that stamps
+         * its first message before the signal is handled loses it */
+        if (win_start_ns != 0 && !window_reported) {
+            window_reported = 1;
+            printf("window_open t=%" PRId64 "\n", (int64_t) win_start_ns);
+            fflush(stdout);
         }
 
         if (setup_reported && !opt_idle && !summary_printed) {
@@ -1975,7 +2001,7 @@ usage(void)
 "\n"
 "subscribers:\n"
 "  --mode ws|sse       WebSocket (RFC 6455) or Server-Sent Events (default ws)\n"
-"  --url URL           ws://HOST:PORT/PATH or http://HOST:PORT/PATH (loopback)\n"
+"  --url URL           ws://HOST:PORT/PATH or http://HOST:PORT/PATH\n"
 "  -n N                number of reading subscribers (default 1)\n"
 "  --rate R            connections per second ramp (default: unlimited)\n"
 "  --max-pending P     at most P handshakes in flight (default 200)\n"
@@ -1991,6 +2017,8 @@ usage(void)
 "                      SIGUSR2 (for --expect, lost, latency, min/max);\n"
 "                      the summary adds msgs_window=\n"
 "  --src-ips K         spread over source 127.0.0.1..127.0.0.K (0 = auto)\n"
+"  --any-dest          allow a destination outside 127.0.0.0/8 (e.g. the\n"
+"                      server end of a veth pair; no --src-ips then)\n"
 "  --hs-timeout S      handshake timeout (default 10)\n"
 "  --http10            SSE request as HTTP/1.0 (close-delimited response)\n"
 "  --no-linger0        close normally at exit (default: RST, no TIME_WAIT)\n"
@@ -2014,7 +2042,8 @@ main(int argc, char **argv)
     enum {
         O_MODE = 256, O_URL, O_RATE, O_EXPECT, O_DURATION, O_IDLE, O_SLOW,
         O_LATENCY, O_PIN, O_SRC, O_MAXP, O_HST, O_HTTP10, O_NOLINGER,
-        O_PUBLISH, O_COUNT, O_SIZE, O_QUIET, O_SLOWRCV, O_HOLD, O_WINDOW
+        O_PUBLISH, O_COUNT, O_SIZE, O_QUIET, O_SLOWRCV, O_HOLD, O_WINDOW,
+        O_ANYDEST
     };
     static const struct option  lo[] = {
         { "mode", required_argument, NULL, O_MODE },
@@ -2030,6 +2059,7 @@ main(int argc, char **argv)
         { "window", no_argument, NULL, O_WINDOW },
         { "pin-cpu", required_argument, NULL, O_PIN },
         { "src-ips", required_argument, NULL, O_SRC },
+        { "any-dest", no_argument, NULL, O_ANYDEST },
         { "max-pending", required_argument, NULL, O_MAXP },
         { "hs-timeout", required_argument, NULL, O_HST },
         { "http10", no_argument, NULL, O_HTTP10 },
@@ -2068,6 +2098,7 @@ main(int argc, char **argv)
         case O_WINDOW:    opt_window = 1; break;
         case O_PIN:       opt_pin = (int) strtol(optarg, NULL, 10); break;
         case O_SRC:       opt_src_ips = (int) strtol(optarg, NULL, 10); break;
+        case O_ANYDEST:   opt_any_dest = 1; break;
         case O_MAXP:      opt_max_pending = strtol(optarg, NULL, 10); break;
         case O_HST:       opt_hs_timeout = strtod(optarg, NULL); break;
         case O_HTTP10:    opt_http10 = 1; break;
