@@ -82,7 +82,7 @@ valgrind: deps
 
 # by hand, not in make test: about 10 minutes, wants an otherwise idle machine
 bench: all
-	$(MAKE) deps DEB_PACKAGES="libnginx-mod-nchan util-linux"
+	$(MAKE) deps DEB_PACKAGES="libnginx-mod-nchan util-linux iproute2"
 	$(MAKE) -C bench
 	bench/run.sh
 
