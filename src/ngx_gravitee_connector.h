@@ -194,6 +194,21 @@ struct ngx_gravitee_loc_conf_s {
 /* helpers of the core, for entrypoints */
 
 /*
+ * What the access log tells of a request that an entrypoint serves, in
+ * $message_proxy_messages, $message_proxy_dropped and
+ * $message_proxy_close_reason: an entrypoint that sets the module's request
+ * ctx starts that ctx with this struct.
+ */
+
+typedef struct {
+    ngx_uint_t                  messages;    /* sent to the client */
+    ngx_uint_t                  dropped;
+    const char                 *reason;      /* why a stream ended; NULL
+                                                while it runs */
+} ngx_gravitee_tally_t;
+
+
+/*
  * The request's header lines of one name, one after the other: every line
  * counts, not only the one NGINX keeps in headers_in.  Start from a zeroed
  * iterator: ngx_gravitee_header_iter_t it = { NULL, 0 };

@@ -20,6 +20,11 @@ typedef struct {
 } ngx_gravitee_main_conf_t;
 
 
+static ngx_int_t ngx_gravitee_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_gravitee_variable_count(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_gravitee_variable_reason(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_gravitee_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_gravitee_not_found(ngx_http_request_t *r);
 static void *ngx_gravitee_create_main_conf(ngx_conf_t *cf);
@@ -93,8 +98,30 @@ static ngx_command_t  ngx_gravitee_commands[] = {
 };
 
 
+/* for the access log: what a stream sent, dropped, and why it ended */
+
+static ngx_http_variable_t  ngx_gravitee_variables[] = {
+
+    { ngx_string("message_proxy_messages"), NULL,
+      ngx_gravitee_variable_count,
+      offsetof(ngx_gravitee_tally_t, messages),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("message_proxy_dropped"), NULL,
+      ngx_gravitee_variable_count,
+      offsetof(ngx_gravitee_tally_t, dropped),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("message_proxy_close_reason"), NULL,
+      ngx_gravitee_variable_reason, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
 static ngx_http_module_t  ngx_gravitee_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_gravitee_add_variables,            /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_gravitee_create_main_conf,         /* create main configuration */
@@ -126,6 +153,92 @@ ngx_module_t  ngx_gravitee_module = {
 
 static ngx_str_t  ngx_gravitee_not_found_message =
     ngx_string("No context-path matches the request URI.");
+
+
+static ngx_int_t
+ngx_gravitee_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_gravitee_variables; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An entrypoint's request ctx starts with an ngx_gravitee_tally_t; requests
+ * without one (HTTP GET, other locations) log "-".
+ */
+
+static ngx_int_t
+ngx_gravitee_variable_count(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                *p;
+    ngx_gravitee_tally_t  *tally;
+
+    tally = ngx_http_get_module_ctx(r, ngx_gravitee_module);
+
+    if (tally == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%ui", *(ngx_uint_t *) ((char *) tally + data))
+             - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gravitee_variable_reason(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    const char            *reason;
+    ngx_gravitee_tally_t  *tally;
+
+    tally = ngx_http_get_module_ctx(r, ngx_gravitee_module);
+
+    reason = tally ? tally->reason : NULL;
+
+    /* a kept request (SSE over HTTP/2) whose client went away */
+
+    if (reason == NULL && tally && r->connection->error) {
+        reason = "client closed";
+    }
+
+    if (reason == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ngx_strlen(reason);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = (u_char *) reason;
+
+    return NGX_OK;
+}
 
 
 /* the content handler of every API location: pick the entrypoint */

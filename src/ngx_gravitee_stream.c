@@ -17,6 +17,10 @@
 /* how long a stream that said goodbye waits for the client to hang up */
 #define NGX_GRAVITEE_STREAM_LINGER  2000
 
+/* the made-up request of the end record: the request, its ctx and
+   variables fit */
+#define NGX_GRAVITEE_STREAM_LOG_POOL_SIZE  4096
+
 
 static void ngx_gravitee_stream_cleanup(void *data);
 static void ngx_gravitee_stream_detach_handler(ngx_event_t *ev);
@@ -43,6 +47,9 @@ static ngx_int_t ngx_gravitee_stream_frame(ngx_gravitee_stream_t *s,
 static ngx_int_t ngx_gravitee_stream_grow(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_free_ring(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_post_write(ngx_gravitee_stream_t *s);
+static void ngx_gravitee_stream_log(ngx_gravitee_stream_t *s);
+static ngx_int_t ngx_gravitee_stream_log_request(ngx_gravitee_stream_t *s,
+    ngx_http_request_t *r, ngx_pool_t *pool);
 static void ngx_gravitee_stream_free(ngx_gravitee_stream_t *s);
 
 
@@ -63,11 +70,24 @@ ngx_gravitee_stream_create(ngx_http_request_t *r,
         return NULL;
     }
 
-    s = ngx_calloc(ngx_max(size, sizeof(ngx_gravitee_stream_t)),
+    size = ngx_max(size, sizeof(ngx_gravitee_stream_t));
+
+    s = ngx_calloc(size + r->request_line.len + r->headers_in.server.len,
                    r->connection->log);
     if (s == NULL) {
         return NULL;
     }
+
+    /* for the end record ($request, $host): the request will be gone */
+
+    s->request_line.len = r->request_line.len;
+    s->request_line.data = (u_char *) s + size;
+    ngx_memcpy(s->request_line.data, r->request_line.data,
+               r->request_line.len);
+
+    s->host.len = r->headers_in.server.len;
+    s->host.data = s->request_line.data + s->request_line.len;
+    ngx_memcpy(s->host.data, r->headers_in.server.data, s->host.len);
 
     s->connection = r->connection;
     s->handler = handler;
@@ -232,9 +252,15 @@ ngx_gravitee_stream_detach(ngx_gravitee_stream_t *s, ngx_http_request_t *r)
     s->cleanup->handler = NULL;
     s->cleanup = NULL;
 
+    s->http_connection = hc;
+    s->srv_conf = r->srv_conf;
+    s->loc_conf = r->loc_conf;
+    s->status = r->headers_out.status;
+
     ngx_http_free_request(r, 0);
 
     c->destroyed = 0;
+    s->sent_before = c->sent;
 
     ngx_gravitee_stream_free_buffers(c, hc);
 
@@ -378,12 +404,12 @@ ngx_gravitee_stream_read_handler(ngx_event_t *rev)
         c->close = 0;
 
         if (s->lingering) {
-            ngx_gravitee_stream_close(s, s->reason);
+            ngx_gravitee_stream_close(s, s->tally.reason);
             return;
         }
 
         if (!s->finishing) {
-            s->reason = "shutdown";
+            s->tally.reason = "shutdown";
             s->handler->shutdown(s);
 
             if (!s->finishing) {
@@ -434,7 +460,7 @@ ngx_gravitee_stream_linger(ngx_gravitee_stream_t *s)
     c = s->connection;
 
     if (c->read->timedout) {
-        ngx_gravitee_stream_close(s, s->reason);
+        ngx_gravitee_stream_close(s, s->tally.reason);
         return;
     }
 
@@ -451,7 +477,7 @@ ngx_gravitee_stream_linger(ngx_gravitee_stream_t *s)
 
     } while (n > 0);
 
-    ngx_gravitee_stream_close(s, s->reason);
+    ngx_gravitee_stream_close(s, s->tally.reason);
 }
 
 
@@ -545,7 +571,7 @@ ngx_gravitee_stream_write_handler(ngx_event_t *wev)
         s->lingering = 1;
 
         if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
-            ngx_gravitee_stream_close(s, s->reason);
+            ngx_gravitee_stream_close(s, s->tally.reason);
             return;
         }
 
@@ -556,7 +582,7 @@ ngx_gravitee_stream_write_handler(ngx_event_t *wev)
         return;
     }
 
-    ngx_gravitee_stream_close(s, s->reason);
+    ngx_gravitee_stream_close(s, s->tally.reason);
 }
 
 
@@ -702,7 +728,7 @@ ngx_gravitee_stream_drop(ngx_gravitee_stream_t *s)
         }
 
         s->nframes--;
-        s->dropped++;
+        s->tally.dropped++;
     }
 }
 
@@ -759,7 +785,7 @@ ngx_gravitee_stream_push(ngx_gravitee_stream_t *s,
         return NGX_ERROR;
     }
 
-    s->messages++;
+    s->tally.messages++;
 
     return NGX_OK;
 }
@@ -768,7 +794,7 @@ ngx_gravitee_stream_push(ngx_gravitee_stream_t *s,
 static ngx_int_t
 ngx_gravitee_stream_overflow(ngx_gravitee_stream_t *s)
 {
-    s->dropped++;
+    s->tally.dropped++;
 
     if (s->overflowed) {
         return NGX_DECLINED;
@@ -963,8 +989,8 @@ ngx_gravitee_stream_finish(ngx_gravitee_stream_t *s, const char *reason)
         return;
     }
 
-    if (s->reason == NULL || !s->overflowed) {
-        s->reason = reason;
+    if (s->tally.reason == NULL || !s->overflowed) {
+        s->tally.reason = reason;
     }
 
     if (s->subscribed) {
@@ -1000,16 +1026,18 @@ ngx_gravitee_stream_close(ngx_gravitee_stream_t *s, const char *reason)
 
     c = s->connection;
 
-    if (s->reason == NULL) {
-        s->reason = reason;
+    if (s->tally.reason == NULL) {
+        s->tally.reason = reason;
     }
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,
                   "gravitee stream closed: api=\"%V\" entrypoint=%V "
                   "duration=%Mms sent=%O messages=%ui dropped=%ui "
                   "reason=\"%s\"", &s->glcf->name, s->entrypoint,
-                  ngx_current_msec - s->start, c->sent, s->messages,
-                  s->dropped, s->reason);
+                  ngx_current_msec - s->start, c->sent, s->tally.messages,
+                  s->tally.dropped, s->tally.reason);
+
+    ngx_gravitee_stream_log(s);
 
 #if (NGX_STAT_STUB)
     (void) ngx_atomic_fetch_add(ngx_stat_writing, -1);
@@ -1018,6 +1046,146 @@ ngx_gravitee_stream_close(ngx_gravitee_stream_t *s, const char *reason)
     ngx_gravitee_stream_free(s);
 
     ngx_http_close_connection(c);
+}
+
+
+/*
+ * The access log record of the stream's end.  The request was freed at the
+ * detach, when the record of the stream's start was written: a short-lived
+ * request is made up from what the stream kept, and the location's log
+ * phase handlers (access_log with its format, buffer, if= or syslog) write
+ * it as any other.  $request_time is the stream's duration, $bytes_sent
+ * what the connection sent, $message_proxy_close_reason why it ended.  Of
+ * the request's header lines only the host is kept ($http_* are empty).
+ */
+
+static void
+ngx_gravitee_stream_log(ngx_gravitee_stream_t *s)
+{
+    ngx_uint_t                  i, n;
+    ngx_pool_t                 *pool;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_handler_pt        *handler;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    if (!s->detached) {
+        return;
+    }
+
+    c = s->connection;
+
+    pool = ngx_create_pool(NGX_GRAVITEE_STREAM_LOG_POOL_SIZE, c->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    r = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
+
+    if (r && ngx_gravitee_stream_log_request(s, r, pool) == NGX_OK) {
+        c->log->action = "logging the end of the stream";
+
+        cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+        handler = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+        n = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts;
+
+        for (i = 0; i < n; i++) {
+            handler[i](r);
+        }
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+static ngx_int_t
+ngx_gravitee_stream_log_request(ngx_gravitee_stream_t *s,
+    ngx_http_request_t *r, ngx_pool_t *pool)
+{
+    u_char                     *p, *last;
+    ngx_msec_t                  start;
+    ngx_time_t                 *tp;
+    ngx_http_conf_ctx_t        *ctx;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    ctx = (ngx_http_conf_ctx_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                               ngx_http_module);
+
+    r->pool = pool;
+    r->signature = NGX_HTTP_MODULE;
+    r->connection = s->connection;
+    r->http_connection = s->http_connection;
+    r->main = r;
+    r->count = 1;
+    r->main_conf = ctx->main_conf;
+    r->srv_conf = s->srv_conf;
+    r->loc_conf = s->loc_conf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    r->ctx = ngx_pcalloc(pool, sizeof(void *) * ngx_http_max_module);
+    r->variables = ngx_pcalloc(pool, cmcf->variables.nelts
+                                     * sizeof(ngx_http_variable_value_t));
+    if (r->ctx == NULL || r->variables == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the tally starts the stream: $message_proxy_* read it */
+    ngx_http_set_ctx(r, s, ngx_gravitee_module);
+
+    r->headers_in.content_length_n = -1;
+    r->headers_in.keep_alive_n = -1;
+    r->headers_out.content_length_n = -1;
+    r->headers_out.last_modified_time = -1;
+    r->headers_out.status = s->status;
+    r->header_size = (size_t) s->sent_before;
+    r->headers_in.server = s->host;
+
+    tp = ngx_timeofday();
+    start = (ngx_msec_t) tp->sec * 1000 + tp->msec
+            - (ngx_current_msec - s->start);
+    r->start_sec = start / 1000;
+    r->start_msec = start % 1000;
+
+    /* "GET /path?args HTTP/1.1": a stream's handshake was well formed */
+
+    r->request_line = s->request_line;
+    p = r->request_line.data;
+    last = p + r->request_line.len;
+
+    r->method_name.data = p;
+    p = ngx_strlchr(p, last, ' ');
+    if (p == NULL) {
+        return NGX_OK;
+    }
+    r->method_name.len = p - r->method_name.data;
+    r->method = (r->method_name.len == 3
+                 && ngx_strncmp(r->method_name.data, "GET", 3) == 0)
+                ? NGX_HTTP_GET : NGX_HTTP_UNKNOWN;
+
+    r->unparsed_uri.data = ++p;
+    p = ngx_strlchr(p, last, ' ');
+    r->unparsed_uri.len = (p ? p : last) - r->unparsed_uri.data;
+    r->uri = r->unparsed_uri;
+
+    p = ngx_strlchr(r->uri.data, r->uri.data + r->uri.len, '?');
+    if (p) {
+        r->uri.len = p - r->uri.data;
+        r->args.data = p + 1;
+        r->args.len = r->unparsed_uri.data + r->unparsed_uri.len - p - 1;
+    }
+
+    if (r->unparsed_uri.data + r->unparsed_uri.len < last) {
+        r->http_protocol.data = r->unparsed_uri.data + r->unparsed_uri.len + 1;
+        r->http_protocol.len = last - r->http_protocol.data;
+    }
+
+    r->http_version = (r->http_protocol.len == 8
+                       && ngx_strncmp(r->http_protocol.data, "HTTP/1.0", 8)
+                          == 0)
+                      ? NGX_HTTP_VERSION_10 : NGX_HTTP_VERSION_11;
+
+    return NGX_OK;
 }
 
 

@@ -86,6 +86,8 @@ typedef struct {
 
 
 struct ngx_gravitee_stream_s {
+    ngx_gravitee_tally_t           tally;       /* first: the request ctx */
+
     ngx_connection_t              *connection;
     ngx_gravitee_stream_handler_t *handler;
     ngx_gravitee_stream_conf_t    *conf;
@@ -117,9 +119,13 @@ struct ngx_gravitee_stream_s {
 
     ngx_msec_t                     start;
     off_t                          sent_before; /* c->sent at the detach */
-    ngx_uint_t                     messages;
-    ngx_uint_t                     dropped;
-    const char                    *reason;      /* why it ends, logged */
+
+    /* for the access log record at the end: the request is gone by then */
+    ngx_http_connection_t         *http_connection;
+    void                         **srv_conf;
+    void                         **loc_conf;
+    ngx_str_t                      request_line; /* these two after the */
+    ngx_str_t                      host;         /* entrypoint's state */
 
     unsigned                       chunked:1;   /* HTTP/1.1 chunked body */
     unsigned                       detached:1;
@@ -131,6 +137,7 @@ struct ngx_gravitee_stream_s {
                                                    for the client to hang
                                                    up before closing */
     unsigned                       lingering:1;
+    unsigned                       status:10;   /* of the handshake */
 
     /* the entrypoint's own state follows, "size" bytes in all */
 };

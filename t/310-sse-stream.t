@@ -17,8 +17,12 @@ my ($crt, $key) = gen_self_signed_cert($dir);
 my $big = 'x' x 4000;
 
 my $conf = <<"_EOC_";
+    log_format sse '"\$request" \$status "\$message_proxy_close_reason" '
+                   '\$message_proxy_messages \$message_proxy_dropped';
+
     server {
         listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT sndbuf=16k;
+        access_log logs/sse.log sse;
         listen 127.0.0.1:\$TEST_NGINX_RAND_PORT_1 ssl http2;
         ssl_certificate $crt;
         ssl_certificate_key $key;
@@ -168,6 +172,13 @@ sleep 0.5;
 
 # 5. HTTP/2 over TLS: the request is kept, the events are the same
 
+sub access_log_text {
+    my ($ngx) = @_;
+    open my $fh, '<', "$ngx->{servroot}/logs/sse.log" or return '';
+    local $/;
+    return <$fh>;
+}
+
 my @curl = ('curl', '-sS', '-k', '--http2', '-N', "-H 'Accept: text/event-stream'");
 
 {
@@ -181,6 +192,8 @@ my @curl = ('curl', '-sS', '-k', '--http2', '-N', "-H 'Accept: text/event-stream
          'HTTP/2 events byte for byte, stream ended with the endpoint');
     ok(wait_for_error_log($ngx, qr/gravitee sse closed: api="\/sse2" protocol=HTTP\/2.0 .* messages=2 .* reason="endpoint ended"/, 3),
        'HTTP/2 close record');
+    like(access_log_text($ngx), qr{^"GET /sse2 HTTP/2.0" 200 "endpoint ended" 2 0$}m,
+         'HTTP/2: the kept request has one access log record, at the end, with the reason');
 }
 
 {
@@ -194,6 +207,8 @@ my @curl = ('curl', '-sS', '-k', '--http2', '-N', "-H 'Accept: text/event-stream
     like($out, qr/id: 3\n/, 'HTTP/2 endless stream');
     ok(wait_for_error_log($ngx, qr/gravitee sse closed: api="\/sse" protocol=HTTP\/2.0 .* reason="client closed"/, 3, $off),
        'HTTP/2 client that leaves: close record');
+    like(access_log_text($ngx), qr{^"GET /sse HTTP/2.0" 200 "client closed" [1-9]\d* 0$}m,
+         'HTTP/2 client that leaves: its access log record says so');
     sleep 0.3;
     is(alive($ngx), 0, 'HTTP/2: no message left alive');
 }

@@ -192,7 +192,10 @@ stop_nginx($ngx);
 # --- TEST: detached streams still show in stub_status and the access log --
 
 $ngx = start_nginx(<<'_EOC_', suite => 'fanout');
-    log_format stream '"$request" $status $bytes_sent';
+    log_format stream '"$request" $status $bytes_sent $body_bytes_sent '
+                      '$request_time host=$host args=$args '
+                      '"$message_proxy_close_reason" $message_proxy_messages '
+                      '$message_proxy_dropped';
 
     server {
         listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
@@ -223,8 +226,10 @@ like($status, qr/Writing: 3 /, 'and as requests writing (the two streams and thi
 open my $al, '<', "$ngx->{servroot}/logs/stream.log" or die $!;
 my $access = join '', <$al>;
 close $al;
-like($access, qr{"GET /fan HTTP/1.1" 101 \d+\n}, 'the WebSocket handshake has its access log line');
-like($access, qr{"GET /fan HTTP/1.0" 200 \d+\n}, 'the SSE stream has its access log line');
+like($access, qr{^"GET /fan HTTP/1.1" 101 \d+ 0 0.000 host=localhost args=- "-" 0 0$}m,
+     'the WebSocket handshake has its access log line, at once');
+like($access, qr{^"GET /fan HTTP/1.0" 200 \d+ 0 0.000 host=localhost args=- "-" 0 0$}m,
+     'the SSE stream has its access log line, at once');
 
 close $_->{sock} for @subs;
 ok(wait_for_error_log($ngx, qr/gravitee stream closed: api="\/fan" entrypoint=websocket duration=\d+ms sent=\d+ messages=\d+ dropped=0 reason="[^"]+"/, 3),
@@ -236,6 +241,42 @@ $st = tcp_connect($port);
 print $st "GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n";
 like(read_until($st, undef, 2), qr/Writing: 1 /, 'stub_status forgets closed streams');
 
+sub access_log_lines {
+    my ($ngx) = @_;
+    open my $fh, '<', "$ngx->{servroot}/logs/stream.log" or die $!;
+    return [ <$fh> ];
+}
+
+my ($ws_end) = grep { m{^"GET /fan HTTP/1.1" 101 .* "client closed connection"} }
+               @{ access_log_lines($ngx) };
+like($ws_end // '', qr{^"GET /fan HTTP/1.1" 101 \d+ \d+ 0\.[4-9]\d\d host=localhost args=- "client closed connection" [1-9]\d* 0$},
+     'the WebSocket stream\'s end has its access log record: duration, messages, reason');
+my ($sse_end) = grep { m{^"GET /fan HTTP/1.0" 200 .* "client closed"} }
+                @{ access_log_lines($ngx) };
+like($sse_end // '', qr{^"GET /fan HTTP/1.0" 200 \d+ \d+ 0\.[4-9]\d\d host=localhost args=- "client closed" [1-9]\d* 0$},
+     'the SSE stream\'s end has its access log record');
+
+# at shutdown, the record counts exactly what the client got
+
+@subs = (ws_open($port, '/fan?token=t1'), sse_open($port, '/fan?token=t2'));
+pump(\@subs, 0.5);
 stop_nginx($ngx);
+pump(\@subs, 3, sub { !grep { !$_->{eof} } @subs });
+
+my %end = map { m{^"GET (\S+) [^"]*" (\d+) (\d+) (\d+) \S+ \S+ \S+ "shutdown" (\d+) (\d+)$}
+                ? ($1 => { status => $2, bytes => $3, body => $4,
+                           messages => $5, dropped => $6 }) : () }
+          @{ access_log_lines($ngx) };
+my ($ws_sub, $sse_sub) = @subs;
+my $ws_n = scalar @{ ws_texts($ws_sub) };
+my $sse_n = scalar @{ sse_ids($sse_sub) };
+is_deeply($end{'/fan?token=t1'},
+          { status => 101, bytes => length($ws_sub->{buf}),
+            body => length(body_of($ws_sub)), messages => $ws_n, dropped => 0 },
+          "WebSocket at shutdown: the record has the bytes and the $ws_n messages the client got");
+is_deeply($end{'/fan?token=t2'},
+          { status => 200, bytes => length($sse_sub->{buf}),
+            body => length(body_of($sse_sub)), messages => $sse_n, dropped => 0 },
+          "SSE at shutdown: the record has the bytes and the $sse_n messages the client got");
 
 done_testing();

@@ -28,6 +28,8 @@ typedef struct {
 
 
 typedef struct {
+    ngx_gravitee_tally_t        tally;       /* first: the request ctx */
+
     ngx_http_request_t         *request;
     ngx_gravitee_loc_conf_t    *glcf;
     ngx_gravitee_post_conf_t   *conf;
@@ -463,6 +465,9 @@ ngx_gravitee_post_respond(ngx_gravitee_post_ctx_t *ctx)
 
         return ngx_gravitee_send_error(r, status, &error);
     }
+
+    /* $message_proxy_messages: the one message, published */
+    ctx->tally.messages = 1;
 
     r->headers_out.status = NGX_HTTP_ACCEPTED;
     r->headers_out.content_length_n = 0;

@@ -66,6 +66,8 @@ typedef struct {
 
 
 typedef struct {
+    ngx_gravitee_tally_t        tally;       /* first: the request ctx */
+
     ngx_http_request_t         *request;
     ngx_gravitee_loc_conf_t    *glcf;
     ngx_gravitee_sse_conf_t    *conf;
@@ -81,9 +83,6 @@ typedef struct {
     size_t                      queued;      /* their bytes */
 
     ngx_msec_t                  start;
-    ngx_uint_t                  messages;
-    ngx_uint_t                  dropped;
-    const char                 *reason;
 
     u_char                      retry[NGX_GRAVITEE_SSE_RETRY_LEN];
 
@@ -582,7 +581,7 @@ ngx_gravitee_sse_stream_message(ngx_gravitee_sub_t *sub,
 
     if (owner == NULL) {
         /* out of memory: the client misses this one, and can tell */
-        s->dropped++;
+        s->tally.dropped++;
         return;
     }
 
@@ -706,7 +705,7 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
                                    sizeof(ngx_gravitee_sse_unavailable) - 1,
                                    1);
 
-        ctx->reason = "endpoint unavailable";
+        ctx->tally.reason = "endpoint unavailable";
         ngx_gravitee_sse_keep_end(&ctx->sub);
 
         return NGX_DONE;
@@ -738,7 +737,7 @@ ngx_gravitee_sse_keep_message(ngx_gravitee_sub_t *sub,
                                     ctx->request->connection->log, &event);
 
     if (owner == NULL) {
-        ctx->dropped++;
+        ctx->tally.dropped++;
         return;
     }
 
@@ -865,7 +864,7 @@ ngx_gravitee_sse_keep_push(ngx_gravitee_sse_ctx_t *ctx,
         if (ctx->nout >= ctx->conf->stream.max_messages
             || (ctx->nout && ctx->queued + len > ctx->conf->stream.max_size))
         {
-            ctx->dropped++;
+            ctx->tally.dropped++;
 
             if (ctx->overflowed) {
                 return NGX_DECLINED;
@@ -922,7 +921,7 @@ ngx_gravitee_sse_keep_push(ngx_gravitee_sse_ctx_t *ctx,
     if (!control) {
         ctx->nout++;
         ctx->queued += len;
-        ctx->messages++;
+        ctx->tally.messages++;
         ctx->written = 1;
     }
 
@@ -955,13 +954,13 @@ ngx_gravitee_sse_keep_writer(ngx_http_request_t *r)
                       "sse on \"%V\": client timed out reading",
                       &ctx->glcf->name);
         c->timedout = 1;
-        ctx->reason = "send timeout";
+        ctx->tally.reason = "send timeout";
         ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
         return;
     }
 
     if (ngx_gravitee_sse_keep_flush(ctx, NULL) == NGX_ERROR) {
-        ctx->reason = "client closed";
+        ctx->tally.reason = "client closed";
         ngx_http_finalize_request(r, NGX_ERROR);
     }
 }
@@ -1030,8 +1029,8 @@ ngx_gravitee_sse_keep_finish(ngx_gravitee_sse_ctx_t *ctx, const char *reason)
 
     ctx->finishing = 1;
 
-    if (ctx->reason == NULL) {
-        ctx->reason = reason;
+    if (ctx->tally.reason == NULL) {
+        ctx->tally.reason = reason;
     }
 
     if (ctx->subscribed) {
@@ -1095,9 +1094,9 @@ ngx_gravitee_sse_keep_cleanup(void *data)
                   "duration=%Mms sent=%O messages=%ui dropped=%ui "
                   "reason=\"%s\"", &ctx->glcf->name,
                   &ctx->request->http_protocol,
-                  ngx_current_msec - ctx->start, c->sent, ctx->messages,
-                  ctx->dropped,
-                  ctx->reason ? ctx->reason
+                  ngx_current_msec - ctx->start, c->sent, ctx->tally.messages,
+                  ctx->tally.dropped,
+                  ctx->tally.reason ? ctx->tally.reason
                               : (c->error ? "client closed" : "finished"));
 }
 
