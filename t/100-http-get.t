@@ -46,8 +46,8 @@ Accept: application/json
 === TEST 3: messages_limit_duration closes the window before the count
 --- config
     location /api {
-        message_proxy_entrypoint http-get messages_limit_duration=530ms;
-        message_proxy_endpoint mock interval=100ms content=tick;
+        message_proxy_entrypoint http-get messages_limit_duration=1100ms;
+        message_proxy_endpoint mock interval=200ms content=tick;
     }
 --- request
 GET /api
@@ -55,7 +55,7 @@ GET /api
 Accept: application/json
 --- response_body eval
 '{"items":[{"id":"0","content":"tick"},{"id":"1","content":"tick"},{"id":"2","content":"tick"},{"id":"3","content":"tick"},{"id":"4","content":"tick"}],"pagination":{"nextCursor":"4"}}'
---- timeout: 1.5
+--- timeout: 2.5
 
 
 

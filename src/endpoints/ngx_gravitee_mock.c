@@ -49,6 +49,7 @@ typedef struct {
 struct ngx_gravitee_mock_source_s {
     ngx_gravitee_mock_conf_t    *conf;
     ngx_event_t                  timer;
+    ngx_msec_t                   due;        /* when the last tick was */
     ngx_uint_t                   next_id;
     ngx_uint_t                   sent;       /* for fail_after */
     ngx_queue_t                  subs;       /* shared: its subscribers */
@@ -74,6 +75,8 @@ static ngx_gravitee_mock_source_t *ngx_gravitee_mock_source(
     ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log);
 static void ngx_gravitee_mock_unsubscribe(void *conf,
     ngx_gravitee_sub_t *sub);
+static void ngx_gravitee_mock_start(ngx_gravitee_mock_source_t *src);
+static void ngx_gravitee_mock_schedule(ngx_gravitee_mock_source_t *src);
 static void ngx_gravitee_mock_tick(ngx_event_t *ev);
 static ngx_gravitee_message_t *ngx_gravitee_mock_message(
     ngx_gravitee_mock_source_t *src, ngx_log_t *log);
@@ -264,7 +267,7 @@ ngx_gravitee_mock_subscribe(void *conf, ngx_gravitee_sub_t *sub)
         return NGX_OK;
     }
 
-    ngx_add_timer(&src->timer, mcf->interval);
+    ngx_gravitee_mock_start(src);
 
     return NGX_OK;
 }
@@ -329,7 +332,7 @@ ngx_gravitee_mock_source(ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log)
                       "mock shared source %p started at id %ui",
                       src, src->next_id);
 
-        ngx_add_timer(&src->timer, mcf->interval);
+        ngx_gravitee_mock_start(src);
     }
 
     return src;
@@ -382,6 +385,48 @@ ngx_gravitee_mock_unsubscribe(void *conf, ngx_gravitee_sub_t *sub)
 
 
 static void
+ngx_gravitee_mock_start(ngx_gravitee_mock_source_t *src)
+{
+    src->due = ngx_current_msec;
+
+    ngx_gravitee_mock_schedule(src);
+}
+
+
+/*
+ * At a fixed rate, as the reference's interval: a tick is due one interval
+ * after the previous one was due, not after it ran, so that a busy event
+ * loop delays a message without slowing the stream down.  A source more
+ * than an interval late (a stalled worker) starts again from now rather
+ * than bursting to catch up.
+ */
+
+static void
+ngx_gravitee_mock_schedule(ngx_gravitee_mock_source_t *src)
+{
+    ngx_msec_t      interval;
+    ngx_msec_int_t  delay;
+
+    interval = src->conf->interval;
+
+    src->due += interval;
+    delay = (ngx_msec_int_t) (src->due - ngx_current_msec);
+
+    if (delay < 0) {
+        if (-delay > (ngx_msec_int_t) interval) {
+            src->due = ngx_current_msec + interval;
+            delay = interval;
+
+        } else {
+            delay = 0;
+        }
+    }
+
+    ngx_add_timer(&src->timer, (ngx_msec_t) delay);
+}
+
+
+static void
 ngx_gravitee_mock_tick(ngx_event_t *ev)
 {
     ngx_gravitee_mock_source_t *src = ev->data;
@@ -414,7 +459,7 @@ ngx_gravitee_mock_tick(ngx_event_t *ev)
     msg = ngx_gravitee_mock_message(src, ev->log);
     if (msg == NULL) {
         /* out of memory: try again at the next tick */
-        ngx_add_timer(ev, mcf->interval);
+        ngx_gravitee_mock_schedule(src);
         return;
     }
 
@@ -422,7 +467,7 @@ ngx_gravitee_mock_tick(ngx_event_t *ev)
     src->sent++;
 
     if (src->next_id < mcf->count && src->sent < mcf->fail_after) {
-        ngx_add_timer(ev, mcf->interval);
+        ngx_gravitee_mock_schedule(src);
     }
 
     if (!mcf->shared) {
