@@ -194,27 +194,34 @@ cpu_ticks() {   # utime + stime of PID, in clock ticks (no fork: fast)
 
 sched_ns() { local a; read -r a _ < "/proc/$1/schedstat" || a=0; echo "${a:-0}"; }
 
-core_stat() {   # core_stat CPU -> "user nice system idle iowait irq softirq steal"
+core_stat() {   # core_stat CPU -> "now user nice system idle iowait irq softirq steal"
     local k u n s i w q sq st rest
     while read -r k u n s i w q sq st rest; do
-        [ "$k" = "cpu$1" ] && { echo "$u $n $s $i $w $q $sq $st"; return; }
+        [ "$k" = "cpu$1" ] && { echo "$EPOCHREALTIME $u $n $s $i $w $q $sq $st"; return; }
     done < /proc/stat
-    echo "0 0 0 0 0 0 0 0"
+    echo "$EPOCHREALTIME 0 0 0 0 0 0 0 0"
 }
 
-core_busy() {   # core_busy "STAT_BEFORE" "STAT_AFTER" -> busy ticks (not idle, iowait)
+# Busy ticks of a core between two core_stat snapshots: elapsed time minus
+# idle and iowait. Not the sum of the other fields: those are sampled at the
+# 250 Hz tick, and a load at a fixed 50/s (Nchan's publisher) stays in phase
+# with it (seen: up to 13% below the worker's own CPU time), while idle and
+# iowait come from the nohz idle clock, which is exact (10 ms units here).
+core_busy() {   # core_busy STAT_BEFORE STAT_AFTER HZ
+    awk -v a="$1" -v b="$2" -v hz="$3" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        printf "%.1f", (y[1] - x[1]) * hz - (y[5] - x[5]) - (y[6] - x[6]) }'
+}
+
+core_delta() {   # core_delta STAT_BEFORE STAT_AFTER -> field:ticks,...,sampled_busy:
     awk -v a="$1" -v b="$2" 'BEGIN {
         split(a, x, " "); split(b, y, " "); t = 0
-        for (i = 1; i <= 8; i++) if (i != 4 && i != 5) t += y[i] - x[i]
-        print t }'
-}
-
-core_delta() {   # core_delta "STAT_BEFORE" "STAT_AFTER" -> field=ticks ...
-    awk -v a="$1" -v b="$2" 'BEGIN {
-        split(a, x, " "); split(b, y, " ")
         split("user nice system idle iowait irq softirq steal", k, " ")
-        for (i = 1; i <= 8; i++) printf "%s%s:%d", (i > 1 ? "," : ""), k[i], y[i] - x[i]
-        print "" }'
+        for (i = 1; i <= 8; i++) {
+            printf "%s:%d,", k[i], y[i + 1] - x[i + 1]
+            if (i != 4 && i != 5) t += y[i + 1] - x[i + 1]
+        }
+        printf "sampled_busy:%d\n", t }'
 }
 
 # Where the kernel processed received packets, per CPU, to check that RPS
@@ -488,7 +495,7 @@ cell_idle() {   # cell_idle REP SERVER MODE N
 cell_cpu() {   # cell_cpu REP SERVER MODE
     local rep=$1 srv=$2 mode=$3 n=$CPU_SUBS conf=$BENCH/$2.conf p pub url f
     local c0 c1 q0 q1 k0 k1 l0 l1 n0 n1 est fail msgs lost p50 p99 us uss cus
-    local ok=0 tmo hz busy nd t0 t1
+    local ok=0 tmo hz busy nd
     p=$(meta "$conf" "cpu-$mode")
     pub=$(meta "$conf" publish)
     [ "$mode" = ws ] && url="ws://$ADDR:$PORT$p" || url="http://$ADDR:$PORT$p"
@@ -519,7 +526,6 @@ cell_cpu() {   # cell_cpu REP SERVER MODE
     n0=$(net_snap)
     k0=$(core_stat $SRV_CORE); l0=$(core_stat $LG_CORE)
     c0=$(cpu_ticks "$CUR_WORKER"); q0=$(sched_ns "$CUR_WORKER")
-    t0=$EPOCHREALTIME
     open_window "$f"
     if [ -n "$pub" ]; then
         "${LG[@]}" --publish "http://$ADDR:$PORT$pub" --rate "$CPU_RATE" \
@@ -531,7 +537,6 @@ cell_cpu() {   # cell_cpu REP SERVER MODE
     wait_line "$f" '^summary' $((CPU_MSGS / CPU_RATE + 20))
     c1=$(cpu_ticks "$CUR_WORKER"); q1=$(sched_ns "$CUR_WORKER")
     k1=$(core_stat $SRV_CORE); l1=$(core_stat $LG_CORE)
-    t1=$EPOCHREALTIME
     n1=$(net_snap)
     stop_loadgen
     est=$(kv "$f" summary connected)
@@ -546,12 +551,12 @@ cell_cpu() {   # cell_cpu REP SERVER MODE
     uss=$(awk -v a="$q1" -v b="$q0" -v m="${msgs:-0}" \
         'BEGIN {if (m > 0) printf "%.3f", (a - b) / 1e3 / m; else print "-"}')
     # /proc/stat is in USER_HZ ticks too; meaningless when nothing is pinned
-    busy=$(core_busy "$k0" "$k1")
+    busy=$(core_busy "$k0" "$k1" "$hz")
     cus=$(awk -v t="$busy" -v m="${msgs:-0}" -v hz="$hz" -v p="${#SRV_TASKSET[@]}" \
         'BEGIN {if (m > 0 && p > 0) printf "%.3f", t * 1e6 / hz / m; else print "-"}')
     nd=$(net_delta "$n0" "$n1")
     echo "worker_ticks_before=$c0 worker_ticks_after=$c1 clk_tck=$hz sched_ns_before=$q0 sched_ns_after=$q1" >> "$f"
-    echo "net=$NET window_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') core${SRV_CORE}_busy_ticks=$busy core${SRV_CORE}_delta=$(core_delta "$k0" "$k1") core${LG_CORE}_delta=$(core_delta "$l0" "$l1")" >> "$f"
+    echo "net=$NET window_s=$(awk -v a="${k0%% *}" -v b="${k1%% *}" 'BEGIN {printf "%.3f", b - a}') core${SRV_CORE}_busy_ticks=$busy core${SRV_CORE}_delta=$(core_delta "$k0" "$k1") core${LG_CORE}_delta=$(core_delta "$l0" "$l1")" >> "$f"
     echo "net_rx $nd" >> "$f"
     [ "$est" = "$n" ] && [ "${msgs:-0}" -gt 0 ] && ok=1
     log "$srv cpu $mode N=$n: ${us} us/msg (schedstat ${uss}), core $SRV_CORE ${cus} us/msg, delivered $msgs, lost $lost, p50 ${p50} ms, p99 ${p99} ms; received $nd"
