@@ -138,7 +138,61 @@ ngx_gravitee_message_unref(ngx_gravitee_message_t *msg)
         ngx_free(msg->encoded.data);
     }
 
+    if (msg->alt) {
+        ngx_gravitee_message_unref(msg->alt);
+    }
+
     ngx_free(msg);
+}
+
+
+ngx_gravitee_message_t *
+ngx_gravitee_message_encoding(ngx_gravitee_message_t *msg, const void *key)
+{
+    for ( /* void */ ; msg; msg = msg->alt) {
+        if (msg->encoded_by == key) {
+            return msg;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The first framing made goes into the message itself; one for another
+ * kind of client goes into an empty message that msg holds a reference to,
+ * so that each kind still encodes once per message.
+ */
+
+ngx_gravitee_message_t *
+ngx_gravitee_message_add_encoding(ngx_gravitee_message_t *msg,
+    const void *key, ngx_str_t *value, ngx_log_t *log)
+{
+    ngx_gravitee_message_t       *holder;
+    ngx_gravitee_message_init_t   init;
+
+    if (msg->encoded_by == NULL) {
+        holder = msg;
+
+    } else {
+        ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
+        init.timestamp = msg->timestamp;
+
+        holder = ngx_gravitee_message_create(log, &init);
+        if (holder == NULL) {
+            ngx_free(value->data);
+            return NULL;
+        }
+
+        holder->alt = msg->alt;
+        msg->alt = holder;
+    }
+
+    holder->encoded_by = key;
+    holder->encoded = *value;
+
+    return holder;
 }
 
 

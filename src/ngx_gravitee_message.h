@@ -52,10 +52,13 @@ struct ngx_gravitee_message_s {
 
     /*
      * one framing of the message cached for every client of an entrypoint
-     * (an SSE event), so that a fan-out encodes it once, not per client
+     * (an SSE event, a WebSocket frame), so that a fan-out encodes it once,
+     * not per client; another kind's framing is in an empty message
+     * chained in "alt" (ngx_gravitee_message_add_encoding)
      */
     const void                 *encoded_by;
-    ngx_str_t                   encoded;
+    ngx_str_t                   encoded;      /* ngx_alloc'd, freed with it */
+    ngx_gravitee_message_t     *alt;
 
     unsigned                    error:1;      /* an endpoint failure */
     unsigned                    utf8_known:1;
@@ -88,6 +91,17 @@ ngx_uint_t ngx_gravitee_message_header_first(ngx_gravitee_message_t *msg,
 ngx_uint_t ngx_gravitee_message_is_utf8(ngx_gravitee_message_t *msg);
 size_t ngx_gravitee_utf8_valid(u_char *p, size_t len);
 int64_t ngx_gravitee_now_ms(void);
+
+/*
+ * The message holding the framing "key" of msg, or NULL: not referenced,
+ * it lives as long as msg.  add_encoding stores "value" (ngx_alloc'd; freed
+ * here on failure) as the framing "key" of msg and returns its holder.
+ */
+ngx_gravitee_message_t *ngx_gravitee_message_encoding(
+    ngx_gravitee_message_t *msg, const void *key);
+ngx_gravitee_message_t *ngx_gravitee_message_add_encoding(
+    ngx_gravitee_message_t *msg, const void *key, ngx_str_t *value,
+    ngx_log_t *log);
 
 #define ngx_gravitee_message_ref(msg)  ((msg)->refs++, (msg))
 

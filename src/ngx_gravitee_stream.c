@@ -36,10 +36,15 @@ static void ngx_gravitee_stream_linger(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_gravitee_stream_write(ngx_gravitee_stream_t *s,
     ngx_uint_t *progress);
+static ngx_chain_t *ngx_gravitee_stream_send(ngx_connection_t *c,
+    ngx_chain_t *in, off_t *sent);
 static ngx_chain_t *ngx_gravitee_stream_chain(ngx_gravitee_stream_t *s,
     ngx_buf_t *bufs, ngx_chain_t *links);
 static void ngx_gravitee_stream_drop(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_sent(ngx_gravitee_stream_t *s, off_t sent);
+static ngx_int_t ngx_gravitee_stream_queue(ngx_gravitee_stream_t *s,
+    ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
+    size_t head_len, ngx_uint_t chunk);
 static ngx_int_t ngx_gravitee_stream_overflow(ngx_gravitee_stream_t *s);
 static ngx_int_t ngx_gravitee_stream_frame(ngx_gravitee_stream_t *s,
     ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
@@ -612,21 +617,30 @@ ngx_gravitee_stream_write(ngx_gravitee_stream_t *s, ngx_uint_t *progress)
 
         in = ngx_gravitee_stream_chain(s, bufs, links);
 
-        sent = 0;
+        if (in && in->next == NULL && c->ssl == NULL) {
+            /*
+             * one message in one buffer, the common case of a client that
+             * keeps up: send() costs the kernel less than writev()
+             */
+            cl = ngx_gravitee_stream_send(c, in, &sent);
 
-        for (cl = in; cl; cl = cl->next) {
-            sent += ngx_buf_size(cl->buf);
+        } else {
+            sent = 0;
+
+            for (cl = in; cl; cl = cl->next) {
+                sent += ngx_buf_size(cl->buf);
+            }
+
+            cl = c->send_chain(c, in, 0);
+
+            for (in = cl; cl != NGX_CHAIN_ERROR && in; in = in->next) {
+                sent -= ngx_buf_size(in->buf);
+            }
         }
-
-        cl = c->send_chain(c, in, 0);
 
         if (cl == NGX_CHAIN_ERROR) {
             c->error = 1;
             return NGX_ERROR;
-        }
-
-        for (in = cl; in; in = in->next) {
-            sent -= ngx_buf_size(in->buf);
         }
 
         ngx_gravitee_stream_sent(s, sent);
@@ -645,6 +659,30 @@ ngx_gravitee_stream_write(ngx_gravitee_stream_t *s, ngx_uint_t *progress)
     }
 
     return NGX_OK;
+}
+
+
+/* what c->send_chain() returns, for one buffer sent with c->send() */
+
+static ngx_chain_t *
+ngx_gravitee_stream_send(ngx_connection_t *c, ngx_chain_t *in, off_t *sent)
+{
+    ssize_t  n;
+
+    n = c->send(c, in->buf->pos, in->buf->last - in->buf->pos);
+
+    if (n == NGX_ERROR) {
+        return NGX_CHAIN_ERROR;
+    }
+
+    if (n == NGX_AGAIN) {
+        n = 0;
+    }
+
+    *sent = n;
+    in->buf->pos += n;
+
+    return (in->buf->pos == in->buf->last) ? NULL : in;
 }
 
 
@@ -767,6 +805,23 @@ ngx_gravitee_stream_push(ngx_gravitee_stream_t *s,
     ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
     size_t head_len)
 {
+    return ngx_gravitee_stream_queue(s, msg, body, len, head, head_len, 1);
+}
+
+
+ngx_int_t
+ngx_gravitee_stream_push_chunk(ngx_gravitee_stream_t *s,
+    ngx_gravitee_message_t *msg, u_char *chunk, size_t len)
+{
+    return ngx_gravitee_stream_queue(s, msg, chunk, len, NULL, 0, 0);
+}
+
+
+static ngx_int_t
+ngx_gravitee_stream_queue(ngx_gravitee_stream_t *s,
+    ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
+    size_t head_len, ngx_uint_t chunk)
+{
     if (s->finishing) {
         return NGX_ERROR;
     }
@@ -779,7 +834,7 @@ ngx_gravitee_stream_push(ngx_gravitee_stream_t *s,
         return ngx_gravitee_stream_overflow(s);
     }
 
-    if (ngx_gravitee_stream_frame(s, msg, body, len, head, head_len, 1)
+    if (ngx_gravitee_stream_frame(s, msg, body, len, head, head_len, chunk)
         != NGX_OK)
     {
         return NGX_ERROR;

@@ -11,12 +11,13 @@
  * costs the connection pool and sizeof(ngx_gravitee_stream_t) plus the
  * entrypoint's state, not a request.
  *
- * Output is a bounded queue of frames.  A frame is a few bytes of
- * per-client framing (a WebSocket header, a chunk size) in front of a body
- * that points into a shared, reference-counted message: the payload is
- * never copied per client.  The queue is written with c->send_chain from a
- * posted write event, so a fan-out only queues, and one write serves every
- * message queued in the same turn of the event loop.
+ * Output is a bounded queue of frames.  A frame is a body that points into
+ * a shared, reference-counted message (its payload, or a framing of it made
+ * once for every client), with a few bytes of per-client framing in front
+ * where needed (a WebSocket header, a chunk size): nothing is copied per
+ * client.  The queue is written from a posted write event, so a fan-out
+ * only queues, and one write serves every message queued in the same turn
+ * of the event loop: send() for one buffer, c->send_chain otherwise.
  *
  * When the queue of a slow client is full, conf->policy applies: "close"
  * calls handler->overflow() (the entrypoint says goodbye, e.g. WebSocket
@@ -165,6 +166,13 @@ ngx_int_t ngx_gravitee_stream_subscribe(ngx_gravitee_stream_t *s,
 ngx_int_t ngx_gravitee_stream_push(ngx_gravitee_stream_t *s,
     ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
     size_t head_len);
+/*
+ * push_chunk: the same for a body that is already framed for this stream,
+ * an HTTP chunk on a chunked one, which the stream then sends as it is: a
+ * message in one buffer costs one send() per client, not a writev().
+ */
+ngx_int_t ngx_gravitee_stream_push_chunk(ngx_gravitee_stream_t *s,
+    ngx_gravitee_message_t *msg, u_char *chunk, size_t len);
 ngx_int_t ngx_gravitee_stream_push_control(ngx_gravitee_stream_t *s,
     u_char *data, size_t len, ngx_uint_t copy);
 

@@ -342,8 +342,8 @@ subtest 'a client that does not read: the cap in bytes' => sub {
     }
 _EOC_
     my $sock = slow_client($ngx->{port});
-    ok(wait_for_error_log($ngx, qr/slow client on "\/ws", 10 messages and 10000 bytes queued, closing/, 5),
-       'the cap of 10k bytes is hit at 10 messages of 1000 bytes');
+    ok(wait_for_error_log($ngx, qr/slow client on "\/ws", 10 messages and 10040 bytes queued, closing/, 5),
+       'the cap of 10k bytes is hit at 10 frames of 1004 bytes (1000 of payload)');
     my (undef, $close) = read_all($sock, 2);
     is(close_code($close), 1008, 'close 1008');
     stop_nginx($ngx);

@@ -14,11 +14,25 @@ use GraviteeTest;
 # --- small clients that read side by side --------------------------------
 
 sub sse_open {
-    my ($port, $path) = @_;
+    my ($port, $path, $version) = @_;
     my $s = tcp_connect($port);
-    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n"
+    print $s "GET $path HTTP/" . ($version // '1.0') . "\r\nHost: localhost\r\n"
              . "Accept: text/event-stream\r\n\r\n";
     return { sock => $s, buf => '', kind => 'sse' };
+}
+
+# the body of an HTTP/1.1 chunked response, or undef if a chunk is malformed
+sub dechunk {
+    my ($b) = @_;
+    my $out = '';
+    while ($b =~ s/\A([0-9a-f]+)\r\n//) {
+        my $n = hex $1;
+        return $out if length($b) < $n + 2;
+        return undef unless substr($b, $n, 2) eq "\r\n";
+        $out .= substr($b, 0, $n);
+        $b = substr($b, $n + 2);
+    }
+    return $out;
 }
 
 sub ws_open {
@@ -95,9 +109,11 @@ _EOC_
 my $port = $ngx->{port};
 my $sse = sse_open($port, '/fan');
 my $ws = ws_open($port, '/fan');
-pump([$sse, $ws], 0.4);                      # both subscribed, ids flowing
+my $sse11 = sse_open($port, '/fan', '1.1');  # chunked
+my $ws2 = ws_open($port, '/fan');
+pump([$sse, $ws, $sse11, $ws2], 0.4);        # subscribed, ids flowing
 my $get = get_open($port, '/fan');
-pump([$sse, $ws, $get], 3, sub { $get->{eof} });
+pump([$sse, $ws, $sse11, $ws2, $get], 3, sub { $get->{eof} });
 
 ok($get->{eof}, 'the HTTP GET batch came back');
 my @got = body_of($get) =~ /"id":"(\d+)"/g;
@@ -117,7 +133,16 @@ cmp_ok(scalar @$texts, '>=', $got[-1] + 1,
 is_deeply([ grep { $_ ne 'mock message' } @$texts ], [],
           'each WebSocket frame carries the content');
 
-close $_->{sock} for $sse, $ws, $get;
+like($sse11->{buf}, qr{\r\nTransfer-Encoding: chunked\r\n}i, 'the HTTP/1.1 SSE client is sent chunks');
+my $events11 = dechunk(body_of($sse11));
+ok(defined $events11, 'each of its chunks is well formed');
+my @ids11 = ($events11 // '') =~ /^id: (\d+)\n/mg;
+my @ids10 = @{ sse_ids($sse) };
+is("@ids11[0 .. 2]", "@ids10[0 .. 2]", 'the chunked and the HTTP/1.0 SSE clients got the same events');
+is_deeply(ws_texts($ws2), [ @{ ws_texts($ws) }[0 .. $#{ ws_texts($ws2) }] ],
+          'the two WebSocket clients got the same frames');
+
+close $_->{sock} for $sse, $ws, $sse11, $ws2, $get;
 ok(wait_for_error_log($ngx, qr/mock shared source \S+ stopped at id \d+: no subscriber left/, 3),
    'the generator stops when the last client leaves');
 
@@ -127,6 +152,16 @@ $created{$1}++ while $log =~ /gravitee message \S+ created, id:"(\d+)"/g;
 is_deeply([ grep { $created{$_} != 1 } keys %created ], [],
           'each message was made once for all clients ('
           . scalar(keys %created) . ' messages)');
+
+my (%sse_enc, %ws_enc);
+$sse_enc{$1}++ while $log =~ /sse event of message \S+ id:"(\d+)" encoded/g;
+$ws_enc{$1}++ while $log =~ /websocket frame of message \S+ id:"(\d+)" made/g;
+ok(keys(%sse_enc) >= 3 && !grep({ $_ != 1 } values %sse_enc),
+   'each SSE event was encoded once for both SSE clients, chunked or not ('
+   . scalar(keys %sse_enc) . ' events)');
+ok(keys(%ws_enc) >= 3 && !grep({ $_ != 1 } values %ws_enc),
+   'each WebSocket frame was made once for both WebSocket clients ('
+   . scalar(keys %ws_enc) . ' frames)');
 like($log, qr/gravitee message \S+ freed, alive:0\b(?![\s\S]*alive:[1-9])/,
      'every message is released once sent');
 

@@ -29,6 +29,9 @@
 
 #define NGX_GRAVITEE_SSE_RETRY_LEN  sizeof("retry: 4294967295\n\n")
 
+/* before an event: room for its chunk size line, "<hex size>\r\n" */
+#define NGX_GRAVITEE_SSE_CHUNK_ROOM  (2 * sizeof(size_t) + 2)
+
 
 typedef struct {
     ngx_gravitee_stream_conf_t  stream;
@@ -137,11 +140,13 @@ static void ngx_gravitee_sse_keep_cleanup(void *data);
 
 static ngx_gravitee_message_t *ngx_gravitee_sse_encode(
     ngx_gravitee_sse_conf_t *conf, ngx_gravitee_message_t *msg,
-    ngx_log_t *log, ngx_str_t *event);
+    ngx_log_t *log, ngx_str_t *event, ngx_str_t *chunk);
+static void ngx_gravitee_sse_chunk_head(u_char *start, size_t len);
+static void ngx_gravitee_sse_slices(ngx_gravitee_message_t *holder,
+    ngx_str_t *event, ngx_str_t *chunk);
 static size_t ngx_gravitee_sse_data_size(ngx_str_t *s);
 static u_char *ngx_gravitee_sse_data(u_char *p, ngx_str_t *s);
 static u_char *ngx_gravitee_sse_line(u_char *p, ngx_str_t *s);
-static void ngx_gravitee_sse_release(void *data);
 
 
 static ngx_msec_t  ngx_gravitee_sse_heartbeat_min = 2000;
@@ -566,7 +571,7 @@ ngx_gravitee_sse_stream_message(ngx_gravitee_sub_t *sub,
 {
     ngx_gravitee_stream_t *s = sub->data;
 
-    ngx_str_t                  event;
+    ngx_str_t                  event, chunk;
     ngx_gravitee_message_t    *owner;
     ngx_gravitee_sse_state_t  *st;
 
@@ -577,7 +582,7 @@ ngx_gravitee_sse_stream_message(ngx_gravitee_sub_t *sub,
     }
 
     owner = ngx_gravitee_sse_encode(st->conf, msg, s->connection->log,
-                                    &event);
+                                    &event, &chunk);
 
     if (owner == NULL) {
         /* out of memory: the client misses this one, and can tell */
@@ -585,7 +590,11 @@ ngx_gravitee_sse_stream_message(ngx_gravitee_sub_t *sub,
         return;
     }
 
-    if (ngx_gravitee_stream_push(s, owner, event.data, event.len, NULL, 0)
+    if (s->chunked) {
+        event = chunk;
+    }
+
+    if (ngx_gravitee_stream_push_chunk(s, owner, event.data, event.len)
         == NGX_OK)
     {
         st->written = 1;
@@ -734,7 +743,8 @@ ngx_gravitee_sse_keep_message(ngx_gravitee_sub_t *sub,
     }
 
     owner = ngx_gravitee_sse_encode(ctx->conf, msg,
-                                    ctx->request->connection->log, &event);
+                                    ctx->request->connection->log, &event,
+                                    NULL);
 
     if (owner == NULL) {
         ctx->tally.dropped++;
@@ -1102,9 +1112,11 @@ ngx_gravitee_sse_keep_cleanup(void *data)
 
 
 /*
- * The event of a message, made once per message and entrypoint: cached on
- * the message if its cache is free, else in a message of its own.  The
- * caller gets the message holding the bytes, with a reference.
+ * The event of a message, made once per message and entrypoint and cached
+ * with it (ngx_gravitee_message_add_encoding).  The caller gets the message
+ * holding the bytes, with a reference, the event, and the same event as an
+ * HTTP chunk: the buffer has room for the chunk's size line before the
+ * event and its CRLF after, so that a chunked client is sent one buffer.
  *
  *     id: <id>                 when the message has one
  *     event: message           ("error" for an endpoint failure)
@@ -1121,19 +1133,21 @@ ngx_gravitee_sse_keep_cleanup(void *data)
 
 static ngx_gravitee_message_t *
 ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
-    ngx_gravitee_message_t *msg, ngx_log_t *log, ngx_str_t *event)
+    ngx_gravitee_message_t *msg, ngx_log_t *log, ngx_str_t *event,
+    ngx_str_t *chunk)
 {
-    u_char                       *p, *start;
-    size_t                        len;
-    ngx_str_t                     value;
-    ngx_uint_t                    i, j, comments;
-    ngx_gravitee_pair_t          *h, *m;
-    ngx_gravitee_message_t       *own;
-    ngx_gravitee_message_init_t   init;
+    u_char                  *p, *start;
+    size_t                   len;
+    ngx_str_t                value;
+    ngx_uint_t               i, j, comments;
+    ngx_gravitee_pair_t     *h, *m;
+    ngx_gravitee_message_t  *holder;
 
-    if (msg->encoded_by == conf) {
-        *event = msg->encoded;
-        return ngx_gravitee_message_ref(msg);
+    holder = ngx_gravitee_message_encoding(msg, conf);
+
+    if (holder) {
+        ngx_gravitee_sse_slices(holder, event, chunk);
+        return ngx_gravitee_message_ref(holder);
     }
 
     comments = !msg->error;
@@ -1161,12 +1175,12 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
         }
     }
 
-    start = ngx_alloc(len, log);
+    start = ngx_alloc(NGX_GRAVITEE_SSE_CHUNK_ROOM + len + 2, log);
     if (start == NULL) {
         return NULL;
     }
 
-    p = start;
+    p = start + NGX_GRAVITEE_SSE_CHUNK_ROOM;
 
     if (msg->error) {
         /*
@@ -1232,39 +1246,61 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
 
     *p++ = '\n';
 
-    value.data = start;
-    value.len = p - start;
+    len = p - (start + NGX_GRAVITEE_SSE_CHUNK_ROOM);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
                    "sse event of message %p id:\"%V\" encoded, %uz bytes",
-                   msg, &msg->id, value.len);
+                   msg, &msg->id, len);
 
-    if (msg->encoded_by == NULL) {
-        msg->encoded_by = conf;
-        msg->encoded = value;
+    /* the chunk's size line ends where the event starts */
 
-        *event = value;
-        return ngx_gravitee_message_ref(msg);
-    }
+    ngx_gravitee_sse_chunk_head(start, len);
+    *p++ = CR; *p++ = LF;
 
-    /* another entrypoint's framing is cached there: a message of our own */
+    value.data = start;
+    value.len = p - start;
 
-    ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
-    init.content = value;
-    init.wrap_content = 1;
-
-    own = ngx_gravitee_message_create(log, &init);
-    if (own == NULL) {
-        ngx_free(start);
+    holder = ngx_gravitee_message_add_encoding(msg, conf, &value, log);
+    if (holder == NULL) {
         return NULL;
     }
 
-    own->release = ngx_gravitee_sse_release;
-    own->release_data = start;
+    ngx_gravitee_sse_slices(holder, event, chunk);
 
-    *event = value;
+    return ngx_gravitee_message_ref(holder);
+}
 
-    return own;
+
+static void
+ngx_gravitee_sse_chunk_head(u_char *start, size_t len)
+{
+    u_char  *p, head[NGX_GRAVITEE_SSE_CHUNK_ROOM];
+
+    p = ngx_sprintf(head, "%xz" CRLF, len);
+
+    ngx_memcpy(start + NGX_GRAVITEE_SSE_CHUNK_ROOM - (p - head), head,
+               p - head);
+}
+
+
+/* the event, and the event as a chunk, in an encoding made above */
+
+static void
+ngx_gravitee_sse_slices(ngx_gravitee_message_t *holder, ngx_str_t *event,
+    ngx_str_t *chunk)
+{
+    u_char  head[NGX_GRAVITEE_SSE_CHUNK_ROOM];
+    size_t  head_len;
+
+    event->data = holder->encoded.data + NGX_GRAVITEE_SSE_CHUNK_ROOM;
+    event->len = holder->encoded.len - NGX_GRAVITEE_SSE_CHUNK_ROOM - 2;
+
+    if (chunk) {
+        head_len = ngx_sprintf(head, "%xz" CRLF, event->len) - head;
+
+        chunk->data = event->data - head_len;
+        chunk->len = head_len + event->len + 2;
+    }
 }
 
 
@@ -1333,8 +1369,3 @@ ngx_gravitee_sse_line(u_char *p, ngx_str_t *s)
 }
 
 
-static void
-ngx_gravitee_sse_release(void *data)
-{
-    ngx_free(data);
-}

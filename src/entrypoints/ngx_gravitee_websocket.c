@@ -50,6 +50,13 @@
 
 #define NGX_GRAVITEE_WS_READ_SIZE      4096
 
+/*
+ * a message up to this size is framed once, header and payload in one
+ * buffer shared by every client (one send() each); a larger one is sent
+ * as a header and the message's own payload, never copied
+ */
+#define NGX_GRAVITEE_WS_FRAME_COPY_MAX  4096
+
 /* not among NGINX's status codes */
 #define NGX_GRAVITEE_WS_UPGRADE_REQUIRED  426
 
@@ -172,6 +179,8 @@ static void ngx_gravitee_ws_goodbye(ngx_gravitee_stream_t *s,
     ngx_uint_t linger);
 static void ngx_gravitee_ws_finish(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_ws_defer_finish(ngx_gravitee_stream_t *s);
+static ngx_gravitee_message_t *ngx_gravitee_ws_frame(
+    ngx_gravitee_message_t *msg, ngx_uint_t opcode, ngx_log_t *log);
 static size_t ngx_gravitee_ws_head(u_char *head, ngx_uint_t opcode,
     uint64_t len);
 static ngx_uint_t ngx_gravitee_ws_close_code_valid(ngx_uint_t code);
@@ -1601,9 +1610,10 @@ ngx_gravitee_ws_message(ngx_gravitee_sub_t *sub, ngx_gravitee_message_t *msg)
     u_char                  head[10];
     size_t                  head_len;
     ngx_int_t               rc;
-    ngx_uint_t              opcode;
-    ngx_gravitee_stream_t  *s;
-    ngx_gravitee_ws_ctx_t  *ctx;
+    ngx_uint_t               opcode;
+    ngx_gravitee_stream_t   *s;
+    ngx_gravitee_ws_ctx_t   *ctx;
+    ngx_gravitee_message_t  *holder;
 
     s = ngx_gravitee_ws_stream(sub);
     ctx = ngx_gravitee_ws_ctx(s);
@@ -1641,10 +1651,18 @@ ngx_gravitee_ws_message(ngx_gravitee_sub_t *sub, ngx_gravitee_message_t *msg)
                  ? NGX_GRAVITEE_WS_TEXT : NGX_GRAVITEE_WS_BINARY;
     }
 
-    head_len = ngx_gravitee_ws_head(head, opcode, msg->content.len);
+    holder = ngx_gravitee_ws_frame(msg, opcode, s->connection->log);
 
-    rc = ngx_gravitee_stream_push(s, msg, msg->content.data, msg->content.len,
-                                  head, head_len);
+    if (holder) {
+        rc = ngx_gravitee_stream_push(s, holder, holder->encoded.data,
+                                      holder->encoded.len, NULL, 0);
+
+    } else {
+        head_len = ngx_gravitee_ws_head(head, opcode, msg->content.len);
+
+        rc = ngx_gravitee_stream_push(s, msg, msg->content.data,
+                                      msg->content.len, head, head_len);
+    }
 
     if (rc == NGX_ERROR && !s->finishing) {
         ngx_gravitee_ws_goodbye(s, NGX_GRAVITEE_WS_SERVER_ERROR,
@@ -1765,6 +1783,53 @@ ngx_gravitee_ws_defer_finish(ngx_gravitee_stream_t *s)
     ngx_gravitee_ws_ctx(s)->finish = 1;
 
     ngx_post_event(s->connection->read, &ngx_posted_events);
+}
+
+
+/*
+ * A server frame is the same for every client (it is not masked): a small
+ * message is framed once, cached with it, and the holder returned (not
+ * referenced); NULL: send it as header and payload.
+ */
+
+static ngx_gravitee_message_t *
+ngx_gravitee_ws_frame(ngx_gravitee_message_t *msg, ngx_uint_t opcode,
+    ngx_log_t *log)
+{
+    u_char                  *p;
+    size_t                   head_len;
+    ngx_str_t                frame;
+    const void              *key;
+    ngx_gravitee_message_t  *holder;
+
+    static u_char  keys[2];
+
+    if (msg->content.len > NGX_GRAVITEE_WS_FRAME_COPY_MAX) {
+        return NULL;
+    }
+
+    key = (opcode == NGX_GRAVITEE_WS_TEXT) ? &keys[0] : &keys[1];
+
+    holder = ngx_gravitee_message_encoding(msg, key);
+    if (holder) {
+        return holder;
+    }
+
+    frame.data = ngx_alloc(10 + msg->content.len, log);
+    if (frame.data == NULL) {
+        return NULL;
+    }
+
+    head_len = ngx_gravitee_ws_head(frame.data, opcode, msg->content.len);
+    p = ngx_cpymem(frame.data + head_len, msg->content.data,
+                   msg->content.len);
+    frame.len = p - frame.data;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "websocket frame of message %p id:\"%V\" made, %uz bytes",
+                   msg, &msg->id, frame.len);
+
+    return ngx_gravitee_message_add_encoding(msg, key, &frame, log);
 }
 
 
