@@ -22,6 +22,8 @@
 #define NGX_GRAVITEE_STREAM_LOG_POOL_SIZE  4096
 
 
+static ngx_int_t ngx_gravitee_stream_keep_record(ngx_gravitee_stream_t *s,
+    ngx_http_request_t *r);
 static void ngx_gravitee_stream_cleanup(void *data);
 static void ngx_gravitee_stream_detach_handler(ngx_event_t *ev);
 static void ngx_gravitee_stream_abort(ngx_http_request_t *r);
@@ -75,24 +77,16 @@ ngx_gravitee_stream_create(ngx_http_request_t *r,
         return NULL;
     }
 
-    size = ngx_max(size, sizeof(ngx_gravitee_stream_t));
-
-    s = ngx_calloc(size + r->request_line.len + r->headers_in.server.len,
+    s = ngx_calloc(ngx_max(size, sizeof(ngx_gravitee_stream_t)),
                    r->connection->log);
     if (s == NULL) {
         return NULL;
     }
 
-    /* for the end record ($request, $host): the request will be gone */
-
-    s->request_line.len = r->request_line.len;
-    s->request_line.data = (u_char *) s + size;
-    ngx_memcpy(s->request_line.data, r->request_line.data,
-               r->request_line.len);
-
-    s->host.len = r->headers_in.server.len;
-    s->host.data = s->request_line.data + s->request_line.len;
-    ngx_memcpy(s->host.data, r->headers_in.server.data, s->host.len);
+    if (ngx_gravitee_stream_keep_record(s, r) != NGX_OK) {
+        ngx_free(s);
+        return NULL;
+    }
 
     s->connection = r->connection;
     s->handler = handler;
@@ -110,6 +104,57 @@ ngx_gravitee_stream_create(ngx_http_request_t *r,
     ngx_gravitee_streams_alive++;
 
     return s;
+}
+
+
+/*
+ * For the end record ($request, $host): the request will be gone.  The
+ * connection's pool block has some 130 bytes left after what NGINX keeps
+ * there: the record goes in them when it fits, so that it costs nothing,
+ * and is malloc'd otherwise (a long request line, TLS state in the pool).
+ */
+
+static ngx_int_t
+ngx_gravitee_stream_keep_record(ngx_gravitee_stream_t *s,
+    ngx_http_request_t *r)
+{
+    size_t                         size;
+    u_char                        *p;
+    ngx_pool_t                    *pool;
+    ngx_gravitee_stream_record_t  *rec;
+
+    size = sizeof(ngx_gravitee_stream_record_t) + r->request_line.len
+           + r->headers_in.server.len;
+
+    pool = r->connection->pool->current;
+    p = ngx_align_ptr(pool->d.last, NGX_ALIGNMENT);
+
+    if (p + size <= pool->d.end) {
+        rec = ngx_palloc(r->connection->pool, size);
+
+    } else {
+        rec = ngx_alloc(size, r->connection->log);
+        s->record_allocated = 1;
+    }
+
+    if (rec == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(rec, sizeof(ngx_gravitee_stream_record_t));
+
+    rec->request_line.len = r->request_line.len;
+    rec->request_line.data = (u_char *) (rec + 1);
+    ngx_memcpy(rec->request_line.data, r->request_line.data,
+               r->request_line.len);
+
+    rec->host.len = r->headers_in.server.len;
+    rec->host.data = rec->request_line.data + rec->request_line.len;
+    ngx_memcpy(rec->host.data, r->headers_in.server.data, rec->host.len);
+
+    s->record = rec;
+
+    return NGX_OK;
 }
 
 
@@ -257,10 +302,10 @@ ngx_gravitee_stream_detach(ngx_gravitee_stream_t *s, ngx_http_request_t *r)
     s->cleanup->handler = NULL;
     s->cleanup = NULL;
 
-    s->http_connection = hc;
-    s->srv_conf = r->srv_conf;
-    s->loc_conf = r->loc_conf;
-    s->status = r->headers_out.status;
+    s->record->http_connection = hc;
+    s->record->srv_conf = r->srv_conf;
+    s->record->loc_conf = r->loc_conf;
+    s->record->status = r->headers_out.status;
 
     ngx_http_free_request(r, 0);
 
@@ -1169,12 +1214,12 @@ ngx_gravitee_stream_log_request(ngx_gravitee_stream_t *s,
     r->pool = pool;
     r->signature = NGX_HTTP_MODULE;
     r->connection = s->connection;
-    r->http_connection = s->http_connection;
+    r->http_connection = s->record->http_connection;
     r->main = r;
     r->count = 1;
     r->main_conf = ctx->main_conf;
-    r->srv_conf = s->srv_conf;
-    r->loc_conf = s->loc_conf;
+    r->srv_conf = s->record->srv_conf;
+    r->loc_conf = s->record->loc_conf;
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
 
@@ -1192,9 +1237,9 @@ ngx_gravitee_stream_log_request(ngx_gravitee_stream_t *s,
     r->headers_in.keep_alive_n = -1;
     r->headers_out.content_length_n = -1;
     r->headers_out.last_modified_time = -1;
-    r->headers_out.status = s->status;
+    r->headers_out.status = s->record->status;
     r->header_size = (size_t) s->sent_before;
-    r->headers_in.server = s->host;
+    r->headers_in.server = s->record->host;
 
     tp = ngx_timeofday();
     start = (ngx_msec_t) tp->sec * 1000 + tp->msec
@@ -1204,7 +1249,7 @@ ngx_gravitee_stream_log_request(ngx_gravitee_stream_t *s,
 
     /* "GET /path?args HTTP/1.1": a stream's handshake was well formed */
 
-    r->request_line = s->request_line;
+    r->request_line = s->record->request_line;
     p = r->request_line.data;
     last = p + r->request_line.len;
 
@@ -1296,6 +1341,10 @@ ngx_gravitee_stream_free(ngx_gravitee_stream_t *s)
         if (c->write->posted) {
             ngx_delete_posted_event(c->write);
         }
+    }
+
+    if (s->record_allocated) {
+        ngx_free(s->record);
     }
 
     s->connection = NULL;

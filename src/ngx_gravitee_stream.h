@@ -74,6 +74,18 @@ typedef struct {
 } ngx_gravitee_stream_handler_t;
 
 
+/* what the end of a stream's access log record needs of its request */
+
+typedef struct {
+    ngx_http_connection_t         *http_connection;
+    void                         **srv_conf;
+    void                         **loc_conf;
+    ngx_str_t                      request_line;
+    ngx_str_t                      host;
+    ngx_uint_t                     status;      /* of the handshake */
+} ngx_gravitee_stream_record_t;
+
+
 typedef struct {
     ngx_gravitee_message_t        *msg;       /* owns body; NULL: static */
     u_char                        *body;
@@ -122,11 +134,7 @@ struct ngx_gravitee_stream_s {
     off_t                          sent_before; /* c->sent at the detach */
 
     /* for the access log record at the end: the request is gone by then */
-    ngx_http_connection_t         *http_connection;
-    void                         **srv_conf;
-    void                         **loc_conf;
-    ngx_str_t                      request_line; /* these two after the */
-    ngx_str_t                      host;         /* entrypoint's state */
+    ngx_gravitee_stream_record_t  *record;
 
     unsigned                       chunked:1;   /* HTTP/1.1 chunked body */
     unsigned                       detached:1;
@@ -138,7 +146,7 @@ struct ngx_gravitee_stream_s {
                                                    for the client to hang
                                                    up before closing */
     unsigned                       lingering:1;
-    unsigned                       status:10;   /* of the handshake */
+    unsigned                       record_allocated:1;
 
     /* the entrypoint's own state follows, "size" bytes in all */
 };
