@@ -1289,14 +1289,19 @@ static void
 ngx_gravitee_sse_slices(ngx_gravitee_message_t *holder, ngx_str_t *event,
     ngx_str_t *chunk)
 {
-    u_char  head[NGX_GRAVITEE_SSE_CHUNK_ROOM];
-    size_t  head_len;
+    size_t  n, head_len;
 
     event->data = holder->encoded.data + NGX_GRAVITEE_SSE_CHUNK_ROOM;
     event->len = holder->encoded.len - NGX_GRAVITEE_SSE_CHUNK_ROOM - 2;
 
     if (chunk) {
-        head_len = ngx_sprintf(head, "%xz" CRLF, event->len) - head;
+        /* per client: count the size line's hex digits, do not print it */
+
+        head_len = 3;
+
+        for (n = event->len >> 4; n; n >>= 4) {
+            head_len++;
+        }
 
         chunk->data = event->data - head_len;
         chunk->len = head_len + event->len + 2;
