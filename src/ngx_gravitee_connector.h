@@ -130,6 +130,13 @@ struct ngx_gravitee_endpoint_s {
     ngx_str_t                   name;
     ngx_gravitee_param_t       *params;
 
+    /*
+     * the longest resume position it can use, in bytes: a longer one
+     * (cursor, Last-Event-ID) is refused with 400, before anything of it
+     * is kept
+     */
+    size_t                      max_position;
+
     void                     *(*create_conf)(ngx_conf_t *cf);
     /* after all parameters: defaults, checks; NGX_CONF_OK or an error */
     char                     *(*init_conf)(ngx_conf_t *cf, void *conf);
@@ -225,6 +232,9 @@ ngx_table_elt_t *ngx_gravitee_header_next(ngx_http_request_t *r,
 ngx_int_t ngx_gravitee_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *message);
 ngx_int_t ngx_gravitee_accepts(ngx_http_request_t *r, ngx_str_t *type);
+void ngx_gravitee_watch_client(ngx_http_request_t *r);
+ngx_int_t ngx_gravitee_position_check(ngx_http_request_t *r,
+    ngx_gravitee_loc_conf_t *glcf, ngx_str_t *pos, ngx_str_t *error);
 ngx_int_t ngx_gravitee_subscribe(ngx_gravitee_loc_conf_t *glcf,
     ngx_gravitee_sub_t *sub);
 void ngx_gravitee_unsubscribe(ngx_gravitee_loc_conf_t *glcf,

@@ -60,7 +60,10 @@ ngx_gravitee_message_create(ngx_log_t *log, ngx_gravitee_message_init_t *init)
 
     msg->id.len = init->id.len;
     msg->id.data = p;
-    p = ngx_cpymem(p, init->id.data, init->id.len);
+
+    if (init->id.len) {
+        p = ngx_cpymem(p, init->id.data, init->id.len);
+    }
 
     msg->content.len = init->content.len;
 
@@ -71,7 +74,7 @@ ngx_gravitee_message_create(ngx_log_t *log, ngx_gravitee_message_init_t *init)
         /* no data: room for the creator to write the content into */
         msg->content.data = p;
 
-        if (init->content.data) {
+        if (init->content.data && init->content.len) {
             ngx_memcpy(p, init->content.data, init->content.len);
         }
     }
@@ -366,14 +369,22 @@ ngx_gravitee_pairs_copy(ngx_gravitee_pair_t *dst, ngx_gravitee_pair_t *src,
 {
     ngx_uint_t  i;
 
+    /* an empty name or value may have no data: memcpy() wants some */
+
     for (i = 0; i < n; i++) {
         dst[i].name.data = p;
         dst[i].name.len = src[i].name.len;
-        p = ngx_cpymem(p, src[i].name.data, src[i].name.len);
+
+        if (src[i].name.len) {
+            p = ngx_cpymem(p, src[i].name.data, src[i].name.len);
+        }
 
         dst[i].value.data = p;
         dst[i].value.len = src[i].value.len;
-        p = ngx_cpymem(p, src[i].value.data, src[i].value.len);
+
+        if (src[i].value.len) {
+            p = ngx_cpymem(p, src[i].value.data, src[i].value.len);
+        }
     }
 
     return p;

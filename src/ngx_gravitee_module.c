@@ -13,6 +13,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_gravitee_connector.h"
+#include "ngx_gravitee_worker.h"
 
 
 typedef struct {
@@ -43,6 +44,7 @@ static char *ngx_gravitee_parse_params(ngx_conf_t *cf, const char *kind,
     ngx_str_t *name, ngx_gravitee_param_t *params, void *conf);
 static char *ngx_gravitee_unknown(ngx_conf_t *cf, const char *kind,
     ngx_str_t *name, ngx_str_t *what, ngx_str_t *allowed, ngx_uint_t n);
+static ngx_int_t ngx_gravitee_init_process(ngx_cycle_t *cycle);
 static void ngx_gravitee_exit_process(ngx_cycle_t *cycle);
 
 
@@ -142,7 +144,7 @@ ngx_module_t  ngx_gravitee_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_gravitee_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_gravitee_exit_process,             /* exit process */
@@ -432,6 +434,72 @@ ngx_gravitee_header_next(ngx_http_request_t *r,
             return h;
         }
     }
+}
+
+
+/*
+ * A request that waits on the endpoint (an HTTP GET window, a POST's
+ * acknowledgement) watches its client with ngx_http_test_reading.  The
+ * client may have hung up already: its FIN came with the request, and the
+ * edge-triggered read event was used up reading it.  So the test runs once
+ * now, from a posted event, and then at every read event.
+ */
+
+void
+ngx_gravitee_watch_client(ngx_http_request_t *r)
+{
+    ngx_event_t  *rev;
+
+    r->read_event_handler = ngx_http_test_reading;
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        /* the HTTP/2 connection tells of a stream the client reset */
+        return;
+    }
+#endif
+
+    rev = r->connection->read;
+
+    if (!rev->posted) {
+        ngx_post_event(rev, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * What a client sends does not size what a stream keeps: a resume
+ * position longer than the endpoint can use is refused.  NGX_DECLINED:
+ * "error" says why, for a 400.
+ */
+
+ngx_int_t
+ngx_gravitee_position_check(ngx_http_request_t *r,
+    ngx_gravitee_loc_conf_t *glcf, ngx_str_t *pos, ngx_str_t *error)
+{
+    size_t  max;
+
+    max = glcf->endpoint->max_position;
+
+    if (pos->len <= max) {
+        return NGX_OK;
+    }
+
+    error->data = ngx_pnalloc(r->pool, 96 + 2 * NGX_SIZE_T_LEN
+                                       + glcf->endpoint->name.len);
+    if (error->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    error->len = ngx_sprintf(error->data, "Resume position too long: %uz "
+                             "bytes, the %V endpoint reads %uz at most",
+                             pos->len, &glcf->endpoint->name, max)
+                 - error->data;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "api \"%V\": %V", &glcf->name, error);
+
+    return NGX_DECLINED;
 }
 
 
@@ -1043,6 +1111,26 @@ ngx_gravitee_param_list(ngx_conf_t *cf, ngx_gravitee_param_t *param,
 }
 
 
+/*
+ * Made after fork, in each worker: no broker library's thread exists in the
+ * master.  A configuration without an API costs nothing.
+ */
+
+static ngx_int_t
+ngx_gravitee_init_process(ngx_cycle_t *cycle)
+{
+    ngx_gravitee_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_gravitee_module);
+
+    if (gmcf == NULL || gmcf->locations.nelts == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_gravitee_worker_init(cycle);
+}
+
+
 static void
 ngx_gravitee_exit_process(ngx_cycle_t *cycle)
 {
@@ -1062,4 +1150,6 @@ ngx_gravitee_exit_process(ngx_cycle_t *cycle)
             loc[i]->endpoint->exit_process(cycle, loc[i]->endpoint_conf);
         }
     }
+
+    ngx_gravitee_worker_exit(cycle);
 }

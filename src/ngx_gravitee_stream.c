@@ -17,6 +17,14 @@
 /* how long a stream that said goodbye waits for the client to hang up */
 #define NGX_GRAVITEE_STREAM_LINGER  2000
 
+/*
+ * what the end record keeps of the handshake: the request line, cut with a
+ * marker past NGX_GRAVITEE_STREAM_LINE_MAX bytes, and the host
+ */
+#define NGX_GRAVITEE_STREAM_LINE_MAX  1024
+#define NGX_GRAVITEE_STREAM_HOST_MAX  255
+#define NGX_GRAVITEE_STREAM_CUT       "...[cut]"
+
 /* the made-up request of the end record: the request, its ctx and
    variables fit */
 #define NGX_GRAVITEE_STREAM_LOG_POOL_SIZE  4096
@@ -33,6 +41,7 @@ static ngx_int_t ngx_gravitee_stream_keep_preread(ngx_gravitee_stream_t *s,
     ngx_http_request_t *r);
 static void ngx_gravitee_stream_free_buffers(ngx_connection_t *c,
     ngx_http_connection_t *hc);
+static void ngx_gravitee_stream_free_position(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_read_handler(ngx_event_t *rev);
 static void ngx_gravitee_stream_linger(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_write_handler(ngx_event_t *wev);
@@ -118,13 +127,18 @@ static ngx_int_t
 ngx_gravitee_stream_keep_record(ngx_gravitee_stream_t *s,
     ngx_http_request_t *r)
 {
-    size_t                         size;
+    size_t                         size, line, host;
     u_char                        *p;
     ngx_pool_t                    *pool;
     ngx_gravitee_stream_record_t  *rec;
 
-    size = sizeof(ngx_gravitee_stream_record_t) + r->request_line.len
-           + r->headers_in.server.len;
+    /* what the client sent does not size what is kept: both are capped */
+
+    line = ngx_min(r->request_line.len, NGX_GRAVITEE_STREAM_LINE_MAX);
+    host = ngx_min(r->headers_in.server.len, NGX_GRAVITEE_STREAM_HOST_MAX);
+
+    size = sizeof(ngx_gravitee_stream_record_t) + line
+           + sizeof(NGX_GRAVITEE_STREAM_CUT) - 1 + host;
 
     pool = r->connection->pool->current;
     p = ngx_align_ptr(pool->d.last, NGX_ALIGNMENT);
@@ -143,14 +157,22 @@ ngx_gravitee_stream_keep_record(ngx_gravitee_stream_t *s,
 
     ngx_memzero(rec, sizeof(ngx_gravitee_stream_record_t));
 
-    rec->request_line.len = r->request_line.len;
     rec->request_line.data = (u_char *) (rec + 1);
-    ngx_memcpy(rec->request_line.data, r->request_line.data,
-               r->request_line.len);
+    p = ngx_cpymem(rec->request_line.data, r->request_line.data, line);
 
-    rec->host.len = r->headers_in.server.len;
-    rec->host.data = rec->request_line.data + rec->request_line.len;
-    ngx_memcpy(rec->host.data, r->headers_in.server.data, rec->host.len);
+    if (line < r->request_line.len) {
+        p = ngx_cpymem(p, NGX_GRAVITEE_STREAM_CUT,
+                       sizeof(NGX_GRAVITEE_STREAM_CUT) - 1);
+    }
+
+    rec->request_line.len = p - rec->request_line.data;
+
+    rec->host.data = p;
+    rec->host.len = host;
+
+    if (host) {
+        ngx_memcpy(rec->host.data, r->headers_in.server.data, host);
+    }
 
     s->record = rec;
 
@@ -342,7 +364,15 @@ ngx_gravitee_stream_detach(ngx_gravitee_stream_t *s, ngx_http_request_t *r)
     /* started() may finish the stream, never close it: s is still ours */
     s->handler->started(s);
 
-    if (c->read->ready || s->preread.len) {
+    if (ngx_exiting && !s->finishing) {
+        /*
+         * detached after ngx_close_idle_connections() went by: the
+         * goodbye is said now, as it was to the others
+         */
+        c->close = 1;
+    }
+
+    if (c->read->ready || s->preread.len || c->close) {
         ngx_post_event(c->read, &ngx_posted_events);
     }
 
@@ -415,28 +445,64 @@ ngx_gravitee_stream_free_buffers(ngx_connection_t *c,
 }
 
 
+/*
+ * The position to resume from (SSE Last-Event-ID, a WebSocket cursor),
+ * copied: the request is gone when the stream subscribes.  The copy lives
+ * until then only; the entrypoint has checked its length against what the
+ * endpoint reads (ngx_gravitee_position_check).
+ */
+
+ngx_int_t
+ngx_gravitee_stream_set_position(ngx_gravitee_stream_t *s, ngx_str_t *pos)
+{
+    if (pos->len == 0) {
+        return NGX_OK;
+    }
+
+    s->sub.last_id.data = ngx_alloc(pos->len, s->connection->log);
+    if (s->sub.last_id.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->sub.last_id.data, pos->data, pos->len);
+    s->sub.last_id.len = pos->len;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_gravitee_stream_subscribe(ngx_gravitee_stream_t *s,
-    ngx_gravitee_sub_handler_t *handler, ngx_str_t *last_id)
+    ngx_gravitee_sub_handler_t *handler)
 {
+    ngx_int_t  rc;
+
     s->sub.handler = handler;
     s->sub.data = s;
     s->sub.log = s->connection->log;
 
-    if (last_id) {
-        s->sub.last_id = *last_id;
-    }
-
-    if (ngx_gravitee_subscribe(s->glcf, &s->sub) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    rc = ngx_gravitee_subscribe(s->glcf, &s->sub);
 
     /* the position was needed for subscribing only */
-    ngx_str_null(&s->sub.last_id);
+    ngx_gravitee_stream_free_position(s);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     s->subscribed = 1;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_gravitee_stream_free_position(ngx_gravitee_stream_t *s)
+{
+    if (s->sub.last_id.data) {
+        ngx_free(s->sub.last_id.data);
+        ngx_str_null(&s->sub.last_id);
+    }
 }
 
 
@@ -949,12 +1015,24 @@ ngx_gravitee_stream_push_control(ngx_gravitee_stream_t *s, u_char *data,
         return NGX_ERROR;
     }
 
-    rc = ngx_gravitee_stream_frame(s, msg, msg->content.data, len, NULL, 0,
-                                   1);
+    rc = ngx_gravitee_stream_push_control_msg(s, msg);
 
     ngx_gravitee_message_unref(msg);
 
     return rc;
+}
+
+
+ngx_int_t
+ngx_gravitee_stream_push_control_msg(ngx_gravitee_stream_t *s,
+    ngx_gravitee_message_t *msg)
+{
+    if (s->finishing) {
+        return NGX_ERROR;
+    }
+
+    return ngx_gravitee_stream_frame(s, msg, msg->content.data,
+                                     msg->content.len, NULL, 0, 1);
 }
 
 
@@ -986,7 +1064,11 @@ ngx_gravitee_stream_frame(ngx_gravitee_stream_t *s,
         f->tail_len = 2;
     }
 
-    f->head_len = ngx_cpymem(p, head, head_len) - f->head;
+    if (head_len) {
+        p = ngx_cpymem(p, head, head_len);
+    }
+
+    f->head_len = p - f->head;
     f->body = body;
     f->body_len = len;
     f->msg = msg ? ngx_gravitee_message_ref(msg) : NULL;
@@ -1320,6 +1402,7 @@ ngx_gravitee_stream_free(ngx_gravitee_stream_t *s)
     }
 
     ngx_gravitee_stream_free_ring(s);
+    ngx_gravitee_stream_free_position(s);
 
     if (s->preread.data) {
         ngx_free(s->preread.data);

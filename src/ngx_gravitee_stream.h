@@ -159,8 +159,10 @@ ngx_gravitee_stream_t *ngx_gravitee_stream_create(ngx_http_request_t *r,
 ngx_int_t ngx_gravitee_stream_start(ngx_gravitee_stream_t *s,
     ngx_http_request_t *r);
 
+ngx_int_t ngx_gravitee_stream_set_position(ngx_gravitee_stream_t *s,
+    ngx_str_t *pos);
 ngx_int_t ngx_gravitee_stream_subscribe(ngx_gravitee_stream_t *s,
-    ngx_gravitee_sub_handler_t *handler, ngx_str_t *last_id);
+    ngx_gravitee_sub_handler_t *handler);
 
 /*
  * push: queue "head" (at most 14 bytes, copied) then "len" bytes of "body",
@@ -169,7 +171,11 @@ ngx_int_t ngx_gravitee_stream_subscribe(ngx_gravitee_stream_t *s,
  * NGX_OK: queued; NGX_DECLINED: the queue is full (the policy applied);
  * NGX_ERROR: the stream is closing.  Control frames (WebSocket ping, pong,
  * close; SSE heartbeat, goaway) go through push_control, which is not
- * subject to the limits; "copy" copies data that is not static.
+ * subject to the limits; "copy" copies data that is not static, and
+ * push_control_msg queues a message of the caller's (a reference is
+ * taken; its release callback tells when the frame is sent or dropped).
+ * The entrypoint keeps their number bounded: one pong at a time, pings
+ * and heartbeats only to a client with nothing queued.
  */
 ngx_int_t ngx_gravitee_stream_push(ngx_gravitee_stream_t *s,
     ngx_gravitee_message_t *msg, u_char *body, size_t len, u_char *head,
@@ -183,6 +189,8 @@ ngx_int_t ngx_gravitee_stream_push_chunk(ngx_gravitee_stream_t *s,
     ngx_gravitee_message_t *msg, u_char *chunk, size_t len);
 ngx_int_t ngx_gravitee_stream_push_control(ngx_gravitee_stream_t *s,
     u_char *data, size_t len, ngx_uint_t copy);
+ngx_int_t ngx_gravitee_stream_push_control_msg(ngx_gravitee_stream_t *s,
+    ngx_gravitee_message_t *msg);
 
 /*
  * timer: (re)arm the one timer of the stream (ping, heartbeat, idle).

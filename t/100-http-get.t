@@ -427,3 +427,127 @@ Accept: application/json
  qr/gravitee message \S+ freed, alive:0/]
 --- no_error_log eval
 qr/gravitee message \S+ created, id:"6"/
+
+
+
+=== TEST 26: parameters after q are read past (accept extensions)
+--- config
+    location /api {
+        message_proxy_entrypoint http-get messages_limit_count=1;
+        message_proxy_endpoint mock interval=10ms;
+    }
+--- request
+GET /api
+--- more_headers
+Accept: text/plain;q=0.2, application/json;q=0.5;level=1
+--- response_headers
+Content-Type: application/json
+--- response_body eval
+'{"items":[{"id":"0","content":"mock message"}],"pagination":{"nextCursor":"0"}}'
+
+
+
+=== TEST 27: a blank before the comma keeps the q-value
+--- config
+    location /api {
+        message_proxy_entrypoint http-get messages_limit_count=1;
+        message_proxy_endpoint mock interval=10ms;
+    }
+--- request
+GET /api
+--- more_headers
+Accept: application/json;q=0.9 , text/plain;q=0.2
+--- response_headers
+Content-Type: application/json
+
+
+
+=== TEST 28: q is at most 1: q=5 makes the type unacceptable
+--- config
+    location /api {
+        message_proxy_entrypoint http-get messages_limit_count=1;
+        message_proxy_endpoint mock interval=10ms;
+    }
+--- request
+GET /api
+--- more_headers
+Accept: application/xml;q=5, application/json;q=0.5
+--- response_headers
+Content-Type: application/json
+
+
+
+=== TEST 29: only q=5 is a 400, as any type we do not speak
+--- config
+    location /api {
+        message_proxy_entrypoint http-get messages_limit_count=1;
+        message_proxy_endpoint mock interval=10ms;
+    }
+--- request
+GET /api
+--- more_headers
+Accept: application/json;q=5
+--- error_code: 400
+--- response_body eval
+'{"message":"Unsupported accept header: [application/json;q=5]","http_status_code":400}'
+
+
+
+=== TEST 30: a parameter whose name ends in q is not q, and quoted commas do not split
+--- config
+    location /api {
+        message_proxy_entrypoint http-get messages_limit_count=1;
+        message_proxy_endpoint mock interval=10ms;
+    }
+--- request
+GET /api
+--- more_headers
+Accept: application/xml;seq=0.1, text/plain;x="a,b";q=0.3, application/json;q=0.5
+--- response_headers
+Content-Type: application/xml
+
+
+
+=== TEST 31: quoted commas do not split an element
+--- config
+    location /api {
+        message_proxy_entrypoint http-get messages_limit_count=1;
+        message_proxy_endpoint mock interval=10ms;
+    }
+--- request
+GET /api
+--- more_headers
+Accept: application/xml;x="a,b";q=0.1, application/json;q=0.5
+--- response_headers
+Content-Type: application/json
+
+
+
+=== TEST 32: a cursor at the largest signed 64-bit number resumes after it
+--- config
+    location /api {
+        message_proxy_entrypoint http-get messages_limit_count=1;
+        message_proxy_endpoint mock interval=10ms;
+    }
+--- request
+GET /api?cursor=9223372036854775807
+--- more_headers
+Accept: application/json
+--- response_body eval
+'{"items":[{"id":"9223372036854775808","content":"mock message"}],"pagination":{"nextCursor":"9223372036854775808"}}'
+
+
+
+=== TEST 33: a cursor longer than the Mock reads is a 400
+--- config
+    location /api {
+        message_proxy_entrypoint http-get messages_limit_count=1;
+        message_proxy_endpoint mock interval=10ms;
+    }
+--- request
+GET /api?cursor=123456789012345678901
+--- more_headers
+Accept: application/json
+--- error_code: 400
+--- response_body eval
+'{"message":"Resume position too long: 21 bytes, the mock endpoint reads 20 at most","http_status_code":400}'

@@ -272,3 +272,22 @@ parameter "max_message_size" of entrypoint "http-post" must be at least 1 byte
 --- must_die
 --- error_log
 unknown parameter "max_size" of "http-post", allowed: max_message_size, request_headers_to_message
+
+
+
+=== TEST 15: Expect: 100-continue on a body known to be too large: 413, no invitation
+--- config
+    location /post {
+        message_proxy_entrypoint http-post max_message_size=10;
+        message_proxy_endpoint mock;
+    }
+--- raw_request eval
+"POST /post HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\nExpect: 100-continue\r\nAccept: application/json\r\n\r\n"
+--- timeout: 1
+--- abort
+--- error_code: 413
+--- raw_response_headers_unlike: 100 Continue
+--- response_body eval
+'{"message":"Message too large: the limit is 10 bytes","http_status_code":413}'
+--- no_error_log
+Received message

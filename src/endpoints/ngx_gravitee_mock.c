@@ -151,6 +151,7 @@ static ngx_gravitee_param_t  ngx_gravitee_mock_params[] = {
 ngx_gravitee_endpoint_t  ngx_gravitee_mock_endpoint = {
     ngx_string("mock"),
     ngx_gravitee_mock_params,
+    NGX_INT64_LEN,                   /* an id is a number */
     ngx_gravitee_mock_create_conf,
     ngx_gravitee_mock_init_conf,
     ngx_gravitee_mock_subscribe,
@@ -293,7 +294,8 @@ ngx_gravitee_mock_first_id(ngx_gravitee_sub_t *sub)
         return 0;
     }
 
-    return n + 1;
+    /* unsigned: the id after NGX_MAX_INT_T_VALUE does not overflow */
+    return (ngx_uint_t) n + 1;
 }
 
 

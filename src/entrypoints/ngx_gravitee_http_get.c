@@ -14,6 +14,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_gravitee_connector.h"
+#include "ngx_gravitee_worker.h"
 
 
 typedef enum {
@@ -47,6 +48,7 @@ typedef struct {
 
     ngx_event_t                 timer;       /* messages_limit_duration */
     ngx_event_t                 finish;      /* posted: answer the batch */
+    ngx_gravitee_hook_t         shutdown;    /* the worker stops: answer */
 
     unsigned                    subscribed:1;
     unsigned                    done:1;
@@ -104,12 +106,19 @@ static ngx_int_t ngx_gravitee_get_handler(ngx_http_request_t *r,
     ngx_gravitee_loc_conf_t *glcf, void *conf);
 static ngx_int_t ngx_gravitee_get_format(ngx_http_request_t *r,
     ngx_uint_t *format, ngx_str_t *error);
+static void ngx_gravitee_get_accept_line(u_char *p, u_char *last,
+    ngx_int_t *best, ngx_int_t *best_quality);
+static ngx_int_t ngx_gravitee_get_accept_range(u_char *p, u_char *last,
+    ngx_str_t *range);
+static u_char *ngx_gravitee_get_param_end(u_char *p, u_char *last);
+static ngx_int_t ngx_gravitee_get_qvalue(u_char *p, u_char *last);
 static ngx_int_t ngx_gravitee_get_args(ngx_http_request_t *r,
     ngx_gravitee_get_ctx_t *ctx, ngx_str_t *error);
 static void ngx_gravitee_get_message(ngx_gravitee_sub_t *sub,
     ngx_gravitee_message_t *msg);
 static void ngx_gravitee_get_end(ngx_gravitee_sub_t *sub);
 static void ngx_gravitee_get_timeout(ngx_event_t *ev);
+static void ngx_gravitee_get_shutdown(void *data);
 static void ngx_gravitee_get_finish(ngx_event_t *ev);
 static void ngx_gravitee_get_stop(ngx_gravitee_get_ctx_t *ctx);
 static void ngx_gravitee_get_cleanup(void *data);
@@ -343,6 +352,12 @@ ngx_gravitee_get_handler(ngx_http_request_t *r,
     ctx->sub.data = ctx;
     ctx->sub.log = r->connection->log;
 
+    if (ngx_gravitee_stopping) {
+        /* the worker drains: what it has (nothing), and a new connection */
+        r->keepalive = 0;
+        ctx->limit = 0;
+    }
+
     if (ctx->limit == 0) {
         /* nothing is wanted: answer the empty batch at once */
         ctx->done = 1;
@@ -366,8 +381,16 @@ ngx_gravitee_get_handler(ngx_http_request_t *r,
         ngx_add_timer(&ctx->timer, ctx->conf->limit_duration);
     }
 
+    /*
+     * a reload or quit does not wait for the window, which may have no
+     * end (messages_limit_duration=0): the batch is answered then
+     */
+    ctx->shutdown.handler = ngx_gravitee_get_shutdown;
+    ctx->shutdown.data = ctx;
+    ngx_gravitee_on_shutdown(&ctx->shutdown);
+
     /* a client that leaves mid-window ends the request, and the cleanup */
-    r->read_event_handler = ngx_http_test_reading;
+    ngx_gravitee_watch_client(r);
 
     r->main->count++;
 
@@ -385,10 +408,10 @@ static ngx_int_t
 ngx_gravitee_get_format(ngx_http_request_t *r, ngx_uint_t *format,
     ngx_str_t *msg)
 {
-    u_char                      *p, *last, *start, *end, *semi, *q;
+    u_char                      *p;
     size_t                       len;
-    ngx_int_t                    best, quality, best_quality;
-    ngx_uint_t                   t, lines;
+    ngx_int_t                    best, best_quality;
+    ngx_uint_t                   lines;
     ngx_table_elt_t             *h;
     ngx_gravitee_header_iter_t   it = { NULL, 0 };
 
@@ -398,69 +421,12 @@ ngx_gravitee_get_format(ngx_http_request_t *r, ngx_uint_t *format,
     len = 0;
 
     while ((h = ngx_gravitee_header_next(r, &it, "Accept")) != NULL) {
-
         lines++;
         len += h->value.len + 2;
 
-        p = h->value.data;
-        last = p + h->value.len;
-
-        while (p < last) {
-            while (p < last && (*p == ' ' || *p == ',')) {
-                p++;
-            }
-
-            start = p;
-
-            while (p < last && *p != ',') {
-                p++;
-            }
-
-            end = p;
-
-            semi = ngx_strlchr(start, end, ';');
-            quality = 1000;
-
-            if (semi) {
-                q = ngx_strlcasestrn(semi, end, (u_char *) "q=", 2 - 1);
-                if (q) {
-                    quality = ngx_atofp(q + 2, end - q - 2, 3);
-                    if (quality == NGX_ERROR) {
-                        quality = 0;
-                    }
-                }
-
-                end = semi;
-            }
-
-            while (end > start && end[-1] == ' ') {
-                end--;
-            }
-
-            if (quality <= best_quality || end == start) {
-                continue;
-            }
-
-            for (t = 0; t < 3; t++) {
-                if ((size_t) (end - start) == ngx_gravitee_get_types[t].len
-                    && ngx_strncasecmp(start, ngx_gravitee_get_types[t].data,
-                                       end - start) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (t == 3 && end - start == 3
-                && ngx_strncmp(start, "*/*", 3) == 0)
-            {
-                t = NGX_GRAVITEE_GET_JSON;
-            }
-
-            if (t < 3) {
-                best = t;
-                best_quality = quality;
-            }
-        }
+        ngx_gravitee_get_accept_line(h->value.data,
+                                     h->value.data + h->value.len, &best,
+                                     &best_quality);
     }
 
     if (lines == 0 || (best == -1 && len == 2 * lines)) {
@@ -500,6 +466,195 @@ ngx_gravitee_get_format(ngx_http_request_t *r, ngx_uint_t *format,
     msg->len = p - msg->data;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * One Accept line: its elements, split at commas outside quoted strings.
+ * A type we speak with a higher q-value than *best_quality becomes *best.
+ */
+
+static void
+ngx_gravitee_get_accept_line(u_char *p, u_char *last, ngx_int_t *best,
+    ngx_int_t *best_quality)
+{
+    u_char      *start;
+    ngx_int_t    quality;
+    ngx_str_t    range;
+    ngx_uint_t   t, quoted;
+
+    while (p < last) {
+        start = p;
+        quoted = 0;
+
+        for ( /* void */ ; p < last; p++) {
+            if (quoted && *p == '\\' && p + 1 < last) {
+                p++;
+
+            } else if (*p == '"') {
+                quoted = !quoted;
+
+            } else if (*p == ',' && !quoted) {
+                break;
+            }
+        }
+
+        quality = ngx_gravitee_get_accept_range(start, p, &range);
+
+        if (p < last) {
+            p++;
+        }
+
+        if (quality <= *best_quality || range.len == 0) {
+            continue;
+        }
+
+        for (t = 0; t < 3; t++) {
+            if (range.len == ngx_gravitee_get_types[t].len
+                && ngx_strncasecmp(range.data, ngx_gravitee_get_types[t].data,
+                                   range.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (t == 3 && range.len == 3 && ngx_strncmp(range.data, "*/*", 3) == 0)
+        {
+            t = NGX_GRAVITEE_GET_JSON;
+        }
+
+        if (t < 3) {
+            *best = t;
+            *best_quality = quality;
+        }
+    }
+}
+
+
+/*
+ * An element, "type/subtype *( OWS ";" OWS name=value )": its media range,
+ * and its weight from 0 to 1000.  Parameters other than q are read past,
+ * also after q (accept extensions); a q that is not a qvalue makes the
+ * element unacceptable, as q=0 does.
+ */
+
+static ngx_int_t
+ngx_gravitee_get_accept_range(u_char *p, u_char *last, ngx_str_t *range)
+{
+    u_char     *name, *value, *end;
+    ngx_int_t   quality;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    range->data = p;
+
+    while (p < last && *p != ';') {
+        p++;
+    }
+
+    for (end = p; end > range->data && (end[-1] == ' ' || end[-1] == '\t');
+         end--)
+    {
+        /* void */
+    }
+
+    range->len = end - range->data;
+    quality = 1000;
+
+    while (p < last) {
+        /* at a ';' */
+
+        for (p++; p < last && (*p == ' ' || *p == '\t'); p++) {
+            /* void */
+        }
+
+        name = p;
+
+        while (p < last && *p != '=' && *p != ';') {
+            p++;
+        }
+
+        if (p == last || *p == ';') {
+            continue;
+        }
+
+        end = p;
+        value = ++p;
+
+        p = ngx_gravitee_get_param_end(p, last);
+
+        if (end - name == 1 && (*name == 'q' || *name == 'Q')) {
+            quality = ngx_gravitee_get_qvalue(value, p);
+        }
+    }
+
+    return quality;
+}
+
+
+/* a parameter's value ends at a ';' outside a quoted string */
+
+static u_char *
+ngx_gravitee_get_param_end(u_char *p, u_char *last)
+{
+    ngx_uint_t  quoted;
+
+    for (quoted = 0; p < last; p++) {
+        if (quoted && *p == '\\' && p + 1 < last) {
+            p++;
+
+        } else if (*p == '"') {
+            quoted = !quoted;
+
+        } else if (*p == ';' && !quoted) {
+            break;
+        }
+    }
+
+    return p;
+}
+
+
+/* RFC 9110, 12.4.2: "0" [ "." 0*3DIGIT ] or "1" [ "." 0*3("0") ] */
+
+static ngx_int_t
+ngx_gravitee_get_qvalue(u_char *p, u_char *last)
+{
+    ngx_int_t   q, unit;
+    ngx_uint_t  digits;
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    if (p == last || (*p != '0' && *p != '1')) {
+        return -1;
+    }
+
+    q = (*p++ - '0') * 1000;
+
+    if (p == last) {
+        return q;
+    }
+
+    if (*p++ != '.') {
+        return -1;
+    }
+
+    unit = 100;
+
+    for (digits = 0; p < last; p++, digits++) {
+        if (digits == 3 || *p < '0' || *p > '9') {
+            return -1;
+        }
+
+        q += (*p - '0') * unit;
+        unit /= 10;
+    }
+
+    return (q > 1000) ? -1 : q;
 }
 
 
@@ -544,6 +699,9 @@ ngx_gravitee_get_args(ngx_http_request_t *r, ngx_gravitee_get_ctx_t *ctx,
         src = value.data;
         ngx_unescape_uri(&dst, &src, value.len, 0);
         ctx->sub.last_id.len = dst - ctx->sub.last_id.data;
+
+        return ngx_gravitee_position_check(r, ctx->glcf, &ctx->sub.last_id,
+                                           msg);
     }
 
     return NGX_OK;
@@ -604,6 +762,25 @@ ngx_gravitee_get_timeout(ngx_event_t *ev)
 }
 
 
+/*
+ * As the reference's drain: what was collected, and Connection: close.
+ * Answered now, not from a posted event: the worker checks whether it may
+ * exit before it runs posted events, and an unsent answer holds it with
+ * send_timeout, as any response does.
+ */
+
+static void
+ngx_gravitee_get_shutdown(void *data)
+{
+    ngx_gravitee_get_ctx_t *ctx = data;
+
+    ctx->request->keepalive = 0;
+    ctx->done = 1;
+
+    ngx_gravitee_get_finish(&ctx->finish);
+}
+
+
 static void
 ngx_gravitee_get_finish(ngx_event_t *ev)
 {
@@ -637,6 +814,8 @@ ngx_gravitee_get_stop(ngx_gravitee_get_ctx_t *ctx)
     if (ctx->finish.posted) {
         ngx_delete_posted_event(&ctx->finish);
     }
+
+    ngx_gravitee_hook_remove(&ctx->shutdown);
 }
 
 
@@ -1190,6 +1369,11 @@ ngx_gravitee_out_str(ngx_gravitee_out_t *out, u_char *data, size_t len)
     p = ngx_gravitee_out_reserve(out, len);
     if (p == NULL) {
         return NGX_ERROR;
+    }
+
+    if (len == 0) {
+        /* data may be NULL: an empty record */
+        return NGX_OK;
     }
 
     out->buf->last = ngx_cpymem(p, data, len);

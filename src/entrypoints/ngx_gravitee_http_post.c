@@ -255,7 +255,7 @@ ngx_gravitee_post_read(ngx_http_request_t *r)
 
     if (rc == NGX_AGAIN) {
         /* a client that leaves before the acknowledgement cancels it */
-        r->read_event_handler = ngx_http_test_reading;
+        ngx_gravitee_watch_client(r);
         return;
     }
 
@@ -490,8 +490,13 @@ ngx_gravitee_post_too_large(ngx_gravitee_post_ctx_t *ctx)
 
     r = ctx->request;
 
-    /* the rest of the body is not read: the connection cannot be reused */
+    /*
+     * the rest of the body is not read: the connection cannot be reused;
+     * and a client that waits for "100 Continue" is not invited to send a
+     * body that is refused already (as NGINX does for client_max_body_size)
+     */
     r->keepalive = 0;
+    r->expect_tested = 1;
 
     text.data = ngx_pnalloc(r->pool, 80 + NGX_SIZE_T_LEN);
     if (text.data == NULL) {

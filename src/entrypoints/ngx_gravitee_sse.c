@@ -48,8 +48,6 @@ typedef struct {
 
 typedef struct {
     ngx_gravitee_sse_conf_t    *conf;
-    ngx_str_t                   last_id;     /* in this block, until the
-                                                subscription is made */
     u_char                      retry[NGX_GRAVITEE_SSE_RETRY_LEN];
     u_char                      retry_len;
 
@@ -104,8 +102,7 @@ static char *ngx_gravitee_sse_init_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_gravitee_sse_handler(ngx_http_request_t *r,
     ngx_gravitee_loc_conf_t *glcf, void *conf);
 static ngx_int_t ngx_gravitee_sse_send_header(ngx_http_request_t *r);
-static ngx_int_t ngx_gravitee_sse_last_id(ngx_http_request_t *r,
-    ngx_str_t *id);
+static void ngx_gravitee_sse_last_id(ngx_http_request_t *r, ngx_str_t *id);
 static size_t ngx_gravitee_sse_retry(ngx_gravitee_sse_conf_t *conf,
     u_char *buf);
 
@@ -282,7 +279,7 @@ ngx_gravitee_sse_handler(ngx_http_request_t *r,
     ngx_gravitee_loc_conf_t *glcf, void *conf)
 {
     ngx_int_t  rc;
-    ngx_str_t  last_id;
+    ngx_str_t  last_id, error;
 
     static ngx_str_t  has_body =
         ngx_string("An event stream request carries no body");
@@ -296,7 +293,15 @@ ngx_gravitee_sse_handler(ngx_http_request_t *r,
         return rc;
     }
 
-    if (ngx_gravitee_sse_last_id(r, &last_id) != NGX_OK) {
+    ngx_gravitee_sse_last_id(r, &last_id);
+
+    rc = ngx_gravitee_position_check(r, glcf, &last_id, &error);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);
+    }
+
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -357,7 +362,7 @@ ngx_gravitee_sse_send_header(ngx_http_request_t *r)
 
 /* the first Last-Event-ID line: the position to resume after */
 
-static ngx_int_t
+static void
 ngx_gravitee_sse_last_id(ngx_http_request_t *r, ngx_str_t *id)
 {
     ngx_table_elt_t             *h;
@@ -371,8 +376,6 @@ ngx_gravitee_sse_last_id(ngx_http_request_t *r, ngx_str_t *id)
     } else {
         ngx_str_null(id);
     }
-
-    return NGX_OK;
 }
 
 
@@ -403,24 +406,21 @@ ngx_gravitee_sse_stream_start(ngx_http_request_t *r,
     ngx_gravitee_stream_t     *s;
     ngx_gravitee_sse_state_t  *st;
 
-    /* the position is copied: the request is gone when the stream starts */
-
     s = ngx_gravitee_stream_create(r, glcf, &conf->stream,
                                    &ngx_gravitee_sse_stream_handler,
                                    &ngx_gravitee_sse_entrypoint.name,
                                    sizeof(ngx_gravitee_stream_t)
-                                   + sizeof(ngx_gravitee_sse_state_t)
-                                   + last_id->len);
+                                   + sizeof(ngx_gravitee_sse_state_t));
     if (s == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    st = ngx_gravitee_stream_data(s);
+    if (ngx_gravitee_stream_set_position(s, last_id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
+    st = ngx_gravitee_stream_data(s);
     st->conf = conf;
-    st->last_id.len = last_id->len;
-    st->last_id.data = (u_char *) (st + 1);
-    ngx_memcpy(st->last_id.data, last_id->data, last_id->len);
 
     st->retry_len = (u_char) ngx_gravitee_sse_retry(conf, st->retry);
 
@@ -460,8 +460,7 @@ ngx_gravitee_sse_started(ngx_gravitee_stream_t *s)
         return;
     }
 
-    if (ngx_gravitee_stream_subscribe(s, &ngx_gravitee_sse_stream_sub,
-                                      &st->last_id)
+    if (ngx_gravitee_stream_subscribe(s, &ngx_gravitee_sse_stream_sub)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
@@ -476,8 +475,6 @@ ngx_gravitee_sse_started(ngx_gravitee_stream_t *s)
         ngx_gravitee_stream_finish(s, "endpoint unavailable");
         return;
     }
-
-    ngx_str_null(&st->last_id);
 
     ngx_gravitee_stream_timer(s, st->conf->heartbeat);
 }
@@ -525,7 +522,9 @@ ngx_gravitee_sse_timer(ngx_gravitee_stream_t *s)
         return;
     }
 
-    if (!st->written) {
+    /* a client with output queued is not idle: no heartbeat piles up */
+
+    if (!st->written && s->nframes == 0) {
         if (ngx_gravitee_stream_push_control(s, ngx_gravitee_sse_heartbeat,
                                        sizeof(ngx_gravitee_sse_heartbeat) - 1,
                                        0)

@@ -123,6 +123,8 @@ typedef struct {
     unsigned                    close_sent:1;
     unsigned                    finish:1;          /* at the next read */
     unsigned                    paused:1;          /* publication in flight */
+    unsigned                    pong:1;            /* a pong is queued: the
+                                                      client is not read */
 } ngx_gravitee_ws_ctx_t;
 
 
@@ -155,6 +157,8 @@ static ngx_int_t ngx_gravitee_ws_frame_start(ngx_gravitee_stream_t *s);
 static ngx_int_t ngx_gravitee_ws_frame_header(ngx_gravitee_stream_t *s);
 static ngx_int_t ngx_gravitee_ws_frame_end(ngx_gravitee_stream_t *s);
 static ngx_int_t ngx_gravitee_ws_client_close(ngx_gravitee_stream_t *s);
+static ngx_int_t ngx_gravitee_ws_pong(ngx_gravitee_stream_t *s);
+static void ngx_gravitee_ws_pong_gone(void *data);
 static ngx_int_t ngx_gravitee_ws_publish(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_ws_published(ngx_gravitee_pub_t *pub);
 static void ngx_gravitee_ws_free_data(void *data);
@@ -729,8 +733,7 @@ ngx_gravitee_ws_started(ngx_gravitee_stream_t *s)
     ctx->next_ping = ngx_current_msec + ctx->conf->ping_interval;
 
     if (ctx->conf->subscriber
-        && ngx_gravitee_stream_subscribe(s, &ngx_gravitee_ws_sub_handler,
-                                         NULL)
+        && ngx_gravitee_stream_subscribe(s, &ngx_gravitee_ws_sub_handler)
            != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
@@ -773,7 +776,7 @@ ngx_gravitee_ws_read(ngx_gravitee_stream_t *s)
         return;
     }
 
-    if (ctx->paused || s->finishing) {
+    if (ctx->paused || ctx->pong || s->finishing) {
         /* edge-triggered: a posted read resumes once the time comes */
         return;
     }
@@ -847,7 +850,7 @@ ngx_gravitee_ws_read(ngx_gravitee_stream_t *s)
         return;
 
     case NGX_AGAIN:
-        /* a publication is in flight: its end posts a read */
+        /* a publication or a pong is in flight: its end posts a read */
         return;
     }
 
@@ -891,7 +894,8 @@ ngx_gravitee_ws_keep(ngx_gravitee_stream_t *s, u_char *p, u_char *last)
 
 /*
  * Frames from the client, across any number of reads.  NGX_OK: all of
- * the input is used; NGX_AGAIN: a publication paused the parse at *pos;
+ * the input is used; NGX_AGAIN: a publication or a pong paused the parse
+ * at *pos;
  * NGX_DONE: a goodbye is queued, the rest does not matter; NGX_ERROR.
  */
 
@@ -1186,7 +1190,6 @@ ngx_gravitee_ws_frame_header(ngx_gravitee_stream_t *s)
 static ngx_int_t
 ngx_gravitee_ws_frame_end(ngx_gravitee_stream_t *s)
 {
-    u_char                  frame[2 + NGX_GRAVITEE_WS_CONTROL_MAX];
     ngx_gravitee_ws_in_t   *in;
     ngx_gravitee_ws_ctx_t  *ctx;
 
@@ -1199,18 +1202,7 @@ ngx_gravitee_ws_frame_end(ngx_gravitee_stream_t *s)
         return ngx_gravitee_ws_client_close(s);
 
     case NGX_GRAVITEE_WS_PING:
-        frame[0] = 0x80 | NGX_GRAVITEE_WS_PONG;
-        frame[1] = in->control_len;
-        ngx_memcpy(frame + 2, in->control, in->control_len);
-
-        if (ngx_gravitee_stream_push_control(s, frame, 2 + in->control_len, 1)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        in->control_len = 0;
-        return NGX_OK;
+        return ngx_gravitee_ws_pong(s);
 
     case NGX_GRAVITEE_WS_PONG:
         /* the answer to our ping: reading it was the point */
@@ -1238,6 +1230,76 @@ ngx_gravitee_ws_frame_end(ngx_gravitee_stream_t *s)
     ctx->message = 0;
 
     return ngx_gravitee_ws_publish(s);
+}
+
+
+/*
+ * One pong at a time.  While it waits in the queue the client is not read,
+ * so a client that pings and does not read what it is sent is held back
+ * by TCP, as a fast publisher is, and costs one pong, not one per ping:
+ * NGX_AGAIN pauses the parse, and the pong's release (sent, or dropped
+ * with the queue) resumes it.
+ */
+
+static ngx_int_t
+ngx_gravitee_ws_pong(ngx_gravitee_stream_t *s)
+{
+    ngx_int_t                     rc;
+    ngx_gravitee_ws_in_t         *in;
+    ngx_gravitee_ws_ctx_t        *ctx;
+    ngx_gravitee_message_t       *msg;
+    ngx_gravitee_message_init_t   init;
+
+    ctx = ngx_gravitee_ws_ctx(s);
+    in = ctx->in;
+
+    ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
+    init.content.len = 2 + in->control_len;
+
+    msg = ngx_gravitee_message_create(s->connection->log, &init);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    msg->content.data[0] = 0x80 | NGX_GRAVITEE_WS_PONG;
+    msg->content.data[1] = in->control_len;
+
+    if (in->control_len) {
+        ngx_memcpy(msg->content.data + 2, in->control, in->control_len);
+    }
+
+    in->control_len = 0;
+
+    rc = ngx_gravitee_stream_push_control_msg(s, msg);
+
+    if (rc == NGX_OK) {
+        msg->release = ngx_gravitee_ws_pong_gone;
+        msg->release_data = s;
+        ctx->pong = 1;
+    }
+
+    ngx_gravitee_message_unref(msg);
+
+    return (rc == NGX_OK) ? NGX_AGAIN : NGX_ERROR;
+}
+
+
+static void
+ngx_gravitee_ws_pong_gone(void *data)
+{
+    ngx_gravitee_stream_t *s = data;
+
+    ngx_event_t  *rev;
+
+    ngx_gravitee_ws_ctx(s)->pong = 0;
+
+    /* the stream frees its queue before its connection's posted events */
+
+    rev = s->connection->read;
+
+    if (!rev->posted) {
+        ngx_post_event(rev, &ngx_posted_events);
+    }
 }
 
 
@@ -1356,7 +1418,10 @@ ngx_gravitee_ws_publish(ngx_gravitee_stream_t *s)
     /* the error's text may live in the message: copied before the unref */
 
     len = ngx_min(pub->error.len, NGX_GRAVITEE_WS_REASON_MAX);
-    ngx_memcpy(reason, pub->error.data, len);
+
+    if (len) {
+        ngx_memcpy(reason, pub->error.data, len);
+    }
 
     pub->msg = NULL;
     ngx_gravitee_message_unref(msg);
@@ -1528,8 +1593,12 @@ ngx_gravitee_ws_timer(ngx_gravitee_stream_t *s)
     }
 
     if (wcf->ping_interval && (ngx_msec_int_t) (now - ctx->next_ping) >= 0) {
-        if (ngx_gravitee_stream_push_control(s, ping, sizeof(ping), 0)
-            != NGX_OK)
+
+        /* a client with output queued is not idle: no ping piles up */
+
+        if (s->nframes == 0
+            && ngx_gravitee_stream_push_control(s, ping, sizeof(ping), 0)
+               != NGX_OK)
         {
             ngx_gravitee_stream_close(s, "out of memory");
             return;
@@ -1746,7 +1815,11 @@ ngx_gravitee_ws_goodbye(ngx_gravitee_stream_t *s, ngx_uint_t code,
 
         frame[2] = (u_char) (code >> 8);
         frame[3] = (u_char) code;
-        ngx_memcpy(frame + 4, reason, len);
+
+        if (len) {
+            ngx_memcpy(frame + 4, reason, len);
+        }
+
         n += 2 + len;
     }
 
@@ -1821,8 +1894,11 @@ ngx_gravitee_ws_frame(ngx_gravitee_message_t *msg, ngx_uint_t opcode,
     }
 
     head_len = ngx_gravitee_ws_head(frame.data, opcode, msg->content.len);
-    p = ngx_cpymem(frame.data + head_len, msg->content.data,
-                   msg->content.len);
+    p = frame.data + head_len;
+
+    if (msg->content.len) {
+        p = ngx_cpymem(p, msg->content.data, msg->content.len);
+    }
     frame.len = p - frame.data;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
