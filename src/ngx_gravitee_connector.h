@@ -87,21 +87,44 @@ char *ngx_gravitee_param_list(ngx_conf_t *cf, ngx_gravitee_param_t *param,
 
 /* subscription: broker -> client */
 
+/* what ->state() tells: the broker can be reached, or cannot for now */
+#define NGX_GRAVITEE_STATE_UP    1
+#define NGX_GRAVITEE_STATE_DOWN  2
+
 typedef struct {
     /* one message, or an endpoint failure (msg->error) */
     void  (*message)(ngx_gravitee_sub_t *sub, ngx_gravitee_message_t *msg);
     /* the endpoint's flow is over (a Mock count reached, a failure) */
     void  (*end)(ngx_gravitee_sub_t *sub);
+    /* the broker went away or came back, the subscription stays; may be
+       NULL */
+    void  (*state)(ngx_gravitee_sub_t *sub, ngx_uint_t state);
 } ngx_gravitee_sub_handler_t;
 
+
+/*
+ * Positions.  An endpoint that can resume says where a client is after
+ * each message it hands over: sub->position, valid during the message()
+ * call (a live fan-out points it at msg->position, the same for every
+ * client of the stream; a client catching up gets its own).  It is opaque
+ * to the entrypoints, which give it back as sub->resume (HTTP GET cursor,
+ * SSE Last-Event-ID, WebSocket cursor) to resume after it, and apart from
+ * the message id, which says what a message is, not where a client is.
+ * Ids and positions are the same thing on the Mock (one counter), not on
+ * Kafka (a position names every partition).
+ */
 
 struct ngx_gravitee_sub_s {
     ngx_gravitee_sub_handler_t *handler;
     void                       *data;        /* the entrypoint's client */
     ngx_log_t                  *log;
 
-    ngx_str_t                   last_id;     /* resume after this id, if any:
-                                                cursor, Last-Event-ID */
+    ngx_str_t                   resume;      /* resume after this position,
+                                                if any: kept until
+                                                subscribe() returns */
+    ngx_str_t                   position;    /* after the message being
+                                                handed over */
+    ngx_str_t                   error;       /* why subscribe() declined */
 
     /* owned by the endpoint while subscribed */
     void                       *endpoint_data;
@@ -136,21 +159,40 @@ struct ngx_gravitee_endpoint_s {
      * is kept
      */
     size_t                      max_position;
+    /* whether a position can be used at all, before anything is answered:
+       NGX_DECLINED with "error" for a 400; may be NULL */
+    ngx_int_t                 (*check_position)(void *conf, ngx_str_t *pos,
+                                                ngx_pool_t *pool,
+                                                ngx_str_t *error);
 
     void                     *(*create_conf)(ngx_conf_t *cf);
     /* after all parameters: defaults, checks; NGX_CONF_OK or an error */
     char                     *(*init_conf)(ngx_conf_t *cf, void *conf);
 
+    /*
+     * NGX_OK; NGX_ERROR: the endpoint is unavailable; NGX_DECLINED: the
+     * position to resume from (sub->resume) cannot be used, sub->error
+     * says why, nothing is subscribed (the client hears a 400)
+     */
     ngx_int_t                 (*subscribe)(void *conf,
                                            ngx_gravitee_sub_t *sub);
     void                      (*unsubscribe)(void *conf,
                                              ngx_gravitee_sub_t *sub);
+    /*
+     * where a subscriber that was handed nothing yet stands (an HTTP GET
+     * batch without items still gives a cursor); NGX_DECLINED: nowhere
+     * known yet; may be NULL
+     */
+    ngx_int_t                 (*position)(void *conf, ngx_gravitee_sub_t *sub,
+                                          ngx_pool_t *pool, ngx_str_t *pos);
 
     ngx_int_t                 (*publish)(void *conf,
                                          ngx_gravitee_pub_t *pub);
     void                      (*cancel)(void *conf, ngx_gravitee_pub_t *pub);
 
     /* per worker, for every location using this endpoint; may be NULL */
+    ngx_int_t                 (*init_process)(ngx_cycle_t *cycle,
+                                              void *conf);
     void                      (*exit_process)(ngx_cycle_t *cycle,
                                               void *conf);
 };
@@ -234,6 +276,8 @@ ngx_int_t ngx_gravitee_send_error(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_gravitee_accepts(ngx_http_request_t *r, ngx_str_t *type);
 void ngx_gravitee_watch_client(ngx_http_request_t *r);
 ngx_int_t ngx_gravitee_position_check(ngx_http_request_t *r,
+    ngx_gravitee_loc_conf_t *glcf, ngx_str_t *pos, ngx_str_t *error);
+ngx_int_t ngx_gravitee_arg_position(ngx_http_request_t *r,
     ngx_gravitee_loc_conf_t *glcf, ngx_str_t *pos, ngx_str_t *error);
 ngx_int_t ngx_gravitee_subscribe(ngx_gravitee_loc_conf_t *glcf,
     ngx_gravitee_sub_t *sub);

@@ -31,6 +31,10 @@ ngx_gravitee_message_create(ngx_log_t *log, ngx_gravitee_message_init_t *init)
            + ngx_gravitee_pairs_size(init->metadata, init->nmetadata)
            + init->id.len;
 
+    if (init->position.data != init->id.data) {
+        size += init->position.len;
+    }
+
     if (!init->wrap_content) {
         size += init->content.len;
     }
@@ -63,6 +67,16 @@ ngx_gravitee_message_create(ngx_log_t *log, ngx_gravitee_message_init_t *init)
 
     if (init->id.len) {
         p = ngx_cpymem(p, init->id.data, init->id.len);
+    }
+
+    if (init->position.data == init->id.data) {
+        /* the Mock: where a client is, is the id of what it got last */
+        msg->position = msg->id;
+
+    } else if (init->position.len) {
+        msg->position.len = init->position.len;
+        msg->position.data = p;
+        p = ngx_cpymem(p, init->position.data, init->position.len);
     }
 
     msg->content.len = init->content.len;

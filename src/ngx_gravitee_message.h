@@ -37,6 +37,10 @@ struct ngx_gravitee_message_s {
     ngx_uint_t                  refs;
 
     ngx_str_t                   id;           /* len 0: the message has none */
+    ngx_str_t                   position;     /* where a client of the
+                                                 live stream is after it
+                                                 (ngx_gravitee_connector.h);
+                                                 len 0: nowhere */
     ngx_str_t                   content;
 
     ngx_gravitee_pair_t        *headers;
@@ -68,6 +72,7 @@ struct ngx_gravitee_message_s {
 
 typedef struct {
     ngx_str_t                   id;
+    ngx_str_t                   position;     /* the id's own bytes: shared */
     ngx_str_t                   content;
     ngx_gravitee_pair_t        *headers;
     ngx_uint_t                  nheaders;

@@ -14,6 +14,7 @@
 #include <ngx_http.h>
 #include "ngx_gravitee_connector.h"
 #include "ngx_gravitee_worker.h"
+#include "ngx_gravitee_source.h"
 
 
 typedef struct {
@@ -482,7 +483,21 @@ ngx_gravitee_position_check(ngx_http_request_t *r,
     max = glcf->endpoint->max_position;
 
     if (pos->len <= max) {
-        return NGX_OK;
+        if (pos->len == 0 || glcf->endpoint->check_position == NULL) {
+            return NGX_OK;
+        }
+
+        if (glcf->endpoint->check_position(glcf->endpoint_conf, pos, r->pool,
+                                           error)
+            != NGX_DECLINED)
+        {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "api \"%V\": %V", &glcf->name, error);
+
+        return NGX_DECLINED;
     }
 
     error->data = ngx_pnalloc(r->pool, 96 + 2 * NGX_SIZE_T_LEN
@@ -500,6 +515,41 @@ ngx_gravitee_position_check(ngx_http_request_t *r,
                   "api \"%V\": %V", &glcf->name, error);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * A resume position given in the query (HTTP GET and WebSocket "cursor"),
+ * percent-decoded into the request's pool and checked: NGX_OK (pos empty
+ * when there is none), NGX_DECLINED with "error" for a 400, NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_gravitee_arg_position(ngx_http_request_t *r,
+    ngx_gravitee_loc_conf_t *glcf, ngx_str_t *pos, ngx_str_t *error)
+{
+    u_char     *dst, *src;
+    ngx_str_t   value;
+
+    ngx_str_null(pos);
+
+    if (ngx_http_arg(r, (u_char *) "cursor", 6, &value) != NGX_OK
+        || value.len == 0)
+    {
+        return NGX_OK;
+    }
+
+    dst = ngx_pnalloc(r->pool, value.len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    pos->data = dst;
+    src = value.data;
+    ngx_unescape_uri(&dst, &src, value.len, 0);
+    pos->len = dst - pos->data;
+
+    return ngx_gravitee_position_check(r, glcf, pos, error);
 }
 
 
@@ -1119,7 +1169,9 @@ ngx_gravitee_param_list(ngx_conf_t *cf, ngx_gravitee_param_t *param,
 static ngx_int_t
 ngx_gravitee_init_process(ngx_cycle_t *cycle)
 {
-    ngx_gravitee_main_conf_t  *gmcf;
+    ngx_uint_t                  i;
+    ngx_gravitee_loc_conf_t   **loc;
+    ngx_gravitee_main_conf_t   *gmcf;
 
     gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_gravitee_module);
 
@@ -1127,9 +1179,29 @@ ngx_gravitee_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_gravitee_worker_init(cycle);
+    if (ngx_gravitee_worker_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    loc = gmcf->locations.elts;
+
+    for (i = 0; i < gmcf->locations.nelts; i++) {
+        if (loc[i]->endpoint->init_process
+            && loc[i]->endpoint->init_process(cycle, loc[i]->endpoint_conf)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
+
+/*
+ * The sources stop first (their clients are gone), then each endpoint
+ * stops its threads, then the tasks they left run and the event fd goes.
+ */
 
 static void
 ngx_gravitee_exit_process(ngx_cycle_t *cycle)
@@ -1142,6 +1214,8 @@ ngx_gravitee_exit_process(ngx_cycle_t *cycle)
     if (gmcf == NULL) {
         return;
     }
+
+    ngx_gravitee_sources_exit(cycle);
 
     loc = gmcf->locations.elts;
 

@@ -459,13 +459,13 @@ ngx_gravitee_stream_set_position(ngx_gravitee_stream_t *s, ngx_str_t *pos)
         return NGX_OK;
     }
 
-    s->sub.last_id.data = ngx_alloc(pos->len, s->connection->log);
-    if (s->sub.last_id.data == NULL) {
+    s->sub.resume.data = ngx_alloc(pos->len, s->connection->log);
+    if (s->sub.resume.data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(s->sub.last_id.data, pos->data, pos->len);
-    s->sub.last_id.len = pos->len;
+    ngx_memcpy(s->sub.resume.data, pos->data, pos->len);
+    s->sub.resume.len = pos->len;
 
     return NGX_OK;
 }
@@ -487,7 +487,8 @@ ngx_gravitee_stream_subscribe(ngx_gravitee_stream_t *s,
     ngx_gravitee_stream_free_position(s);
 
     if (rc != NGX_OK) {
-        return NGX_ERROR;
+        /* NGX_DECLINED: s->sub.error says why, for the client */
+        return rc;
     }
 
     s->subscribed = 1;
@@ -499,9 +500,9 @@ ngx_gravitee_stream_subscribe(ngx_gravitee_stream_t *s,
 static void
 ngx_gravitee_stream_free_position(ngx_gravitee_stream_t *s)
 {
-    if (s->sub.last_id.data) {
-        ngx_free(s->sub.last_id.data);
-        ngx_str_null(&s->sub.last_id);
+    if (s->sub.resume.data) {
+        ngx_free(s->sub.resume.data);
+        ngx_str_null(&s->sub.resume);
     }
 }
 

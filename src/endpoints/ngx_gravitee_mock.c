@@ -6,8 +6,9 @@
  * default one stream per client, starting when the client subscribes, with
  * ids "0", "1", ... (or from the id after the client's resume position).
  * With shared=on there is one stream per worker and location, started by
- * the first subscriber and stopped when the last one leaves: the path the
- * broker endpoints take, where each message is made once and fanned out.
+ * the first subscriber and stopped when the last one leaves: a shared
+ * source of the core (ngx_gravitee_source.h), the path the broker
+ * endpoints take, where each message is made once and fanned out.
  * Publishing to the Mock only logs the message.
  *
  * Three knobs make it fail and acknowledge late, as a broker does, so that
@@ -21,12 +22,11 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include "ngx_gravitee_connector.h"
+#include "ngx_gravitee_source.h"
 
 
 #define NGX_GRAVITEE_MOCK_UNLIMITED  ((ngx_uint_t) -1)
 
-
-typedef struct ngx_gravitee_mock_source_s  ngx_gravitee_mock_source_t;
 
 typedef struct {
     ngx_msec_t                   interval;
@@ -39,22 +39,26 @@ typedef struct {
     ngx_uint_t                   fail_after;
     ngx_msec_t                   publish_delay;
     ngx_uint_t                   publish_status;
-
-    ngx_gravitee_mock_source_t  *source;     /* this worker's shared stream */
 } ngx_gravitee_mock_conf_t;
 
 
 /* a stream of messages: one per client, or one shared by the location */
 
-struct ngx_gravitee_mock_source_s {
+typedef struct {
     ngx_gravitee_mock_conf_t    *conf;
     ngx_event_t                  timer;
     ngx_msec_t                   due;        /* when the last tick was */
     ngx_uint_t                   next_id;
     ngx_uint_t                   sent;       /* for fail_after */
-    ngx_queue_t                  subs;       /* shared: its subscribers */
     ngx_gravitee_sub_t          *sub;        /* per client: its subscriber */
-};
+    ngx_gravitee_source_t       *shared;     /* shared: its fan-out */
+} ngx_gravitee_mock_stream_t;
+
+
+typedef struct {
+    ngx_gravitee_source_t        source;     /* first: the core's */
+    ngx_gravitee_mock_stream_t   stream;
+} ngx_gravitee_mock_shared_t;
 
 
 /* a publication acknowledged after publish_delay */
@@ -71,17 +75,27 @@ static char *ngx_gravitee_mock_init_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_gravitee_mock_subscribe(void *conf,
     ngx_gravitee_sub_t *sub);
 static ngx_uint_t ngx_gravitee_mock_first_id(ngx_gravitee_sub_t *sub);
-static ngx_gravitee_mock_source_t *ngx_gravitee_mock_source(
-    ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log);
+static ngx_int_t ngx_gravitee_mock_subscribe_shared(
+    ngx_gravitee_mock_conf_t *mcf, ngx_gravitee_sub_t *sub);
 static void ngx_gravitee_mock_unsubscribe(void *conf,
     ngx_gravitee_sub_t *sub);
-static void ngx_gravitee_mock_start(ngx_gravitee_mock_source_t *src);
-static void ngx_gravitee_mock_schedule(ngx_gravitee_mock_source_t *src);
+static ngx_int_t ngx_gravitee_mock_shared_start(ngx_gravitee_source_t *src);
+static void ngx_gravitee_mock_shared_stop(ngx_gravitee_source_t *src);
+static ngx_gravitee_message_t *ngx_gravitee_mock_shared_failure(
+    ngx_gravitee_source_t *src);
+static ngx_gravitee_message_t *ngx_gravitee_mock_error(
+    ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log);
+static void ngx_gravitee_mock_stream_init(ngx_gravitee_mock_stream_t *st,
+    ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log);
+static void ngx_gravitee_mock_start(ngx_gravitee_mock_stream_t *st);
+static void ngx_gravitee_mock_schedule(ngx_gravitee_mock_stream_t *st);
 static void ngx_gravitee_mock_tick(ngx_event_t *ev);
+static void ngx_gravitee_mock_deliver(ngx_gravitee_mock_stream_t *st,
+    ngx_gravitee_message_t *msg);
 static ngx_gravitee_message_t *ngx_gravitee_mock_message(
-    ngx_gravitee_mock_source_t *src, ngx_log_t *log);
-static void ngx_gravitee_mock_end_shared(ngx_gravitee_mock_source_t *src);
-static void ngx_gravitee_mock_fail(ngx_gravitee_mock_source_t *src,
+    ngx_gravitee_mock_stream_t *st, ngx_log_t *log);
+static void ngx_gravitee_mock_end(ngx_gravitee_mock_stream_t *st);
+static void ngx_gravitee_mock_fail(ngx_gravitee_mock_stream_t *st,
     ngx_log_t *log);
 static ngx_int_t ngx_gravitee_mock_publish(void *conf,
     ngx_gravitee_pub_t *pub);
@@ -89,7 +103,6 @@ static ngx_int_t ngx_gravitee_mock_outcome(ngx_gravitee_mock_conf_t *mcf,
     ngx_gravitee_pub_t *pub);
 static void ngx_gravitee_mock_ack(ngx_event_t *ev);
 static void ngx_gravitee_mock_cancel(void *conf, ngx_gravitee_pub_t *pub);
-static void ngx_gravitee_mock_exit_process(ngx_cycle_t *cycle, void *conf);
 
 
 static ngx_gravitee_param_t  ngx_gravitee_mock_params[] = {
@@ -152,13 +165,25 @@ ngx_gravitee_endpoint_t  ngx_gravitee_mock_endpoint = {
     ngx_string("mock"),
     ngx_gravitee_mock_params,
     NGX_INT64_LEN,                   /* an id is a number */
+    NULL,
     ngx_gravitee_mock_create_conf,
     ngx_gravitee_mock_init_conf,
     ngx_gravitee_mock_subscribe,
     ngx_gravitee_mock_unsubscribe,
+    NULL,
     ngx_gravitee_mock_publish,
     ngx_gravitee_mock_cancel,
-    ngx_gravitee_mock_exit_process
+    NULL,
+    NULL
+};
+
+
+static ngx_gravitee_source_ops_t  ngx_gravitee_mock_source_ops = {
+    ngx_gravitee_mock_shared_start,
+    ngx_gravitee_mock_shared_stop,
+    NULL,
+    ngx_gravitee_mock_shared_failure,
+    NULL
 };
 
 
@@ -227,48 +252,34 @@ ngx_gravitee_mock_subscribe(void *conf, ngx_gravitee_sub_t *sub)
 {
     ngx_gravitee_mock_conf_t *mcf = conf;
 
-    ngx_gravitee_mock_source_t  *src;
+    ngx_gravitee_mock_stream_t  *st;
 
     if (mcf->shared) {
-        src = ngx_gravitee_mock_source(mcf, sub->log);
-        if (src == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_queue_insert_tail(&src->subs, &sub->queue);
-        sub->endpoint_data = src;
-
-        return NGX_OK;
+        return ngx_gravitee_mock_subscribe_shared(mcf, sub);
     }
 
-    src = ngx_alloc(sizeof(ngx_gravitee_mock_source_t), sub->log);
-    if (src == NULL) {
+    st = ngx_alloc(sizeof(ngx_gravitee_mock_stream_t), sub->log);
+    if (st == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memzero(src, sizeof(ngx_gravitee_mock_source_t));
+    ngx_gravitee_mock_stream_init(st, mcf, sub->log);
 
-    src->conf = mcf;
-    src->sub = sub;
-    src->next_id = ngx_gravitee_mock_first_id(sub);
+    st->sub = sub;
+    st->next_id = ngx_gravitee_mock_first_id(sub);
 
-    src->timer.handler = ngx_gravitee_mock_tick;
-    src->timer.data = src;
-    src->timer.log = sub->log;
-    src->timer.cancelable = 1;
+    sub->endpoint_data = st;
 
-    sub->endpoint_data = src;
-
-    if (src->next_id >= mcf->count || mcf->fail_after == 0) {
+    if (st->next_id >= mcf->count || mcf->fail_after == 0) {
         /*
          * resumed past the end, or failing at once: said from a posted
          * event, never from inside subscribe()
          */
-        ngx_post_event(&src->timer, &ngx_posted_events);
+        ngx_post_event(&st->timer, &ngx_posted_events);
         return NGX_OK;
     }
 
-    ngx_gravitee_mock_start(src);
+    ngx_gravitee_mock_start(st);
 
     return NGX_OK;
 }
@@ -281,16 +292,16 @@ ngx_gravitee_mock_first_id(ngx_gravitee_sub_t *sub)
 {
     ngx_int_t  n;
 
-    if (sub->last_id.len == 0) {
+    if (sub->resume.len == 0) {
         return 0;
     }
 
-    n = ngx_atoi(sub->last_id.data, sub->last_id.len);
+    n = ngx_atoi(sub->resume.data, sub->resume.len);
 
     if (n == NGX_ERROR) {
         ngx_log_error(NGX_LOG_WARN, sub->log, 0,
                       "mock endpoint cannot resume after id \"%V\": not a "
-                      "number, starting from 0", &sub->last_id);
+                      "number, starting from 0", &sub->resume);
         return 0;
     }
 
@@ -299,45 +310,51 @@ ngx_gravitee_mock_first_id(ngx_gravitee_sub_t *sub)
 }
 
 
-static ngx_gravitee_mock_source_t *
-ngx_gravitee_mock_source(ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log)
+/*
+ * One source per location: the key is the configuration itself.  Ids
+ * keep counting across subscribers, a cursor does not rewind the stream,
+ * and a stream that failed or ended stays so (the core tells newcomers).
+ */
+
+static ngx_int_t
+ngx_gravitee_mock_subscribe_shared(ngx_gravitee_mock_conf_t *mcf,
+    ngx_gravitee_sub_t *sub)
 {
-    ngx_gravitee_mock_source_t  *src;
+    ngx_str_t                    key;
+    ngx_gravitee_source_t       *src;
+    ngx_gravitee_mock_shared_t  *ms;
 
-    src = mcf->source;
+    key.data = (u_char *) &mcf;
+    key.len = sizeof(ngx_gravitee_mock_conf_t *);
 
+    src = ngx_gravitee_source_get(&ngx_gravitee_mock_source_ops, &key,
+                                  sizeof(ngx_gravitee_mock_shared_t), 0);
     if (src == NULL) {
-        src = ngx_calloc(sizeof(ngx_gravitee_mock_source_t), ngx_cycle->log);
-        if (src == NULL) {
-            return NULL;
-        }
-
-        src->conf = mcf;
-        ngx_queue_init(&src->subs);
-
-        src->timer.handler = ngx_gravitee_mock_tick;
-        src->timer.data = src;
-        src->timer.log = ngx_cycle->log;
-        src->timer.cancelable = 1;
-
-        mcf->source = src;
+        return NGX_ERROR;
     }
 
-    if (src->next_id >= mcf->count || src->sent >= mcf->fail_after) {
-        /* the stream is over, or failed: the newcomer hears it posted */
-        if (!src->timer.posted) {
-            ngx_post_event(&src->timer, &ngx_posted_events);
+    ms = (ngx_gravitee_mock_shared_t *) src;
+
+    if (ms->stream.conf == NULL) {
+        ngx_gravitee_mock_stream_init(&ms->stream, mcf, ngx_cycle->log);
+        ms->stream.shared = src;
+
+        if (mcf->count == 0 || mcf->fail_after == 0) {
+            /* over before it starts: the core tells every newcomer */
+            ngx_gravitee_mock_tick(&ms->stream.timer);
         }
-
-    } else if (ngx_queue_empty(&src->subs)) {
-        ngx_log_error(NGX_LOG_INFO, log, 0,
-                      "mock shared source %p started at id %ui",
-                      src, src->next_id);
-
-        ngx_gravitee_mock_start(src);
     }
 
-    return src;
+    if (src->failed) {
+        ngx_log_error(NGX_LOG_INFO, sub->log, 0,
+                      "mock shared stream failed: Mock endpoint failure "
+                      "after %ui messages, for a newcomer too",
+                      mcf->fail_after);
+    }
+
+    sub->endpoint_data = src;
+
+    return ngx_gravitee_source_subscribe(src, sub);
 }
 
 
@@ -346,77 +363,113 @@ ngx_gravitee_mock_unsubscribe(void *conf, ngx_gravitee_sub_t *sub)
 {
     ngx_gravitee_mock_conf_t *mcf = conf;
 
-    ngx_gravitee_mock_source_t  *src;
+    ngx_gravitee_mock_stream_t  *st;
 
-    src = sub->endpoint_data;
+    if (sub->endpoint_data == NULL) {
+        return;
+    }
+
+    if (mcf->shared) {
+        ngx_gravitee_source_unsubscribe(sub->endpoint_data, sub);
+        sub->endpoint_data = NULL;
+        return;
+    }
+
+    st = sub->endpoint_data;
     sub->endpoint_data = NULL;
 
-    if (src == NULL) {
-        return;
+    if (st->timer.timer_set) {
+        ngx_del_timer(&st->timer);
     }
 
-    if (!mcf->shared) {
-        if (src->timer.timer_set) {
-            ngx_del_timer(&src->timer);
-        }
-
-        if (src->timer.posted) {
-            ngx_delete_posted_event(&src->timer);
-        }
-
-        ngx_free(src);
-        return;
+    if (st->timer.posted) {
+        ngx_delete_posted_event(&st->timer);
     }
 
-    ngx_queue_remove(&sub->queue);
+    ngx_free(st);
+}
 
-    if (ngx_queue_empty(&src->subs)) {
-        if (src->timer.timer_set) {
-            ngx_del_timer(&src->timer);
-        }
 
-        if (src->timer.posted) {
-            ngx_delete_posted_event(&src->timer);
-        }
+static ngx_int_t
+ngx_gravitee_mock_shared_start(ngx_gravitee_source_t *src)
+{
+    ngx_gravitee_mock_shared_t *ms = (ngx_gravitee_mock_shared_t *) src;
 
-        ngx_log_error(NGX_LOG_INFO, sub->log, 0,
-                      "mock shared source %p stopped at id %ui: no "
-                      "subscriber left", src, src->next_id);
-    }
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "mock shared source %p started at id %ui",
+                  src, ms->stream.next_id);
+
+    ngx_gravitee_mock_start(&ms->stream);
+
+    return NGX_OK;
 }
 
 
 static void
-ngx_gravitee_mock_start(ngx_gravitee_mock_source_t *src)
+ngx_gravitee_mock_shared_stop(ngx_gravitee_source_t *src)
 {
-    src->due = ngx_current_msec;
+    ngx_gravitee_mock_shared_t *ms = (ngx_gravitee_mock_shared_t *) src;
 
-    ngx_gravitee_mock_schedule(src);
+    if (ms->stream.timer.timer_set) {
+        ngx_del_timer(&ms->stream.timer);
+    }
+
+    if (ms->stream.timer.posted) {
+        ngx_delete_posted_event(&ms->stream.timer);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "mock shared source %p stopped at id %ui: no "
+                  "subscriber left", src, ms->stream.next_id);
+}
+
+
+static void
+ngx_gravitee_mock_stream_init(ngx_gravitee_mock_stream_t *st,
+    ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log)
+{
+    ngx_memzero(st, sizeof(ngx_gravitee_mock_stream_t));
+
+    st->conf = mcf;
+
+    st->timer.handler = ngx_gravitee_mock_tick;
+    st->timer.data = st;
+    st->timer.log = log;
+    st->timer.cancelable = 1;
+}
+
+
+static void
+ngx_gravitee_mock_start(ngx_gravitee_mock_stream_t *st)
+{
+    st->due = ngx_current_msec;
+
+    ngx_gravitee_mock_schedule(st);
 }
 
 
 /*
  * At a fixed rate, as the reference's interval: a tick is due one interval
  * after the previous one was due, not after it ran, so that a busy event
- * loop delays a message without slowing the stream down.  A source more
+ * loop delays a message without slowing the stream down.  A stream more
  * than an interval late (a stalled worker) starts again from now rather
  * than bursting to catch up.
  */
 
 static void
-ngx_gravitee_mock_schedule(ngx_gravitee_mock_source_t *src)
+ngx_gravitee_mock_schedule(ngx_gravitee_mock_stream_t *st)
 {
     ngx_msec_t      interval;
     ngx_msec_int_t  delay;
 
-    interval = src->conf->interval;
+    interval = st->conf->interval;
 
-    src->due += interval;
-    delay = (ngx_msec_int_t) (src->due - ngx_current_msec);
+    st->due += interval;
+    delay = (ngx_msec_int_t) (st->due - ngx_current_msec);
 
     if (delay < 0) {
         if (-delay > (ngx_msec_int_t) interval) {
-            src->due = ngx_current_msec + interval;
+            st->due = ngx_current_msec + interval;
             delay = interval;
 
         } else {
@@ -424,91 +477,72 @@ ngx_gravitee_mock_schedule(ngx_gravitee_mock_source_t *src)
         }
     }
 
-    ngx_add_timer(&src->timer, (ngx_msec_t) delay);
+    ngx_add_timer(&st->timer, (ngx_msec_t) delay);
 }
 
 
 static void
 ngx_gravitee_mock_tick(ngx_event_t *ev)
 {
-    ngx_gravitee_mock_source_t *src = ev->data;
+    ngx_gravitee_mock_stream_t *st = ev->data;
 
-    ngx_queue_t               *q, *next;
-    ngx_gravitee_sub_t        *sub;
     ngx_gravitee_message_t    *msg;
     ngx_gravitee_mock_conf_t  *mcf;
 
-    mcf = src->conf;
+    mcf = st->conf;
 
-    if (src->sent >= mcf->fail_after) {
-        /* fail_after=0, or a newcomer to a shared stream that failed */
-        ngx_gravitee_mock_fail(src, ev->log);
+    if (st->sent >= mcf->fail_after) {
+        /* fail_after=0 */
+        ngx_gravitee_mock_fail(st, ev->log);
         return;
     }
 
-    if (src->next_id >= mcf->count) {
-        /* a client resumed past the end, or joined a shared stream over */
-        if (mcf->shared) {
-            ngx_gravitee_mock_end_shared(src);
-
-        } else {
-            src->sub->handler->end(src->sub);
-        }
-
+    if (st->next_id >= mcf->count) {
+        /* a client resumed past the end, or count=0 */
+        ngx_gravitee_mock_end(st);
         return;
     }
 
-    msg = ngx_gravitee_mock_message(src, ev->log);
+    msg = ngx_gravitee_mock_message(st, ev->log);
     if (msg == NULL) {
         /* out of memory: try again at the next tick */
-        ngx_gravitee_mock_schedule(src);
+        ngx_gravitee_mock_schedule(st);
         return;
     }
 
-    src->next_id++;
-    src->sent++;
+    st->next_id++;
+    st->sent++;
 
-    if (src->next_id < mcf->count && src->sent < mcf->fail_after) {
-        ngx_gravitee_mock_schedule(src);
+    if (st->next_id < mcf->count && st->sent < mcf->fail_after) {
+        ngx_gravitee_mock_schedule(st);
     }
 
-    if (!mcf->shared) {
-        sub = src->sub;
-        sub->handler->message(sub, msg);
-        ngx_gravitee_message_unref(msg);
-
-        /* the failure comes right after the last message, and wins */
-
-        if (src->sent >= mcf->fail_after) {
-            ngx_gravitee_mock_fail(src, ev->log);
-
-        } else if (src->next_id >= mcf->count) {
-            sub->handler->end(sub);
-        }
-
-        return;
-    }
-
-    /* handlers do not unsubscribe from inside the call: the list holds */
-
-    for (q = ngx_queue_head(&src->subs);
-         q != ngx_queue_sentinel(&src->subs);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
-
-        sub->handler->message(sub, msg);
-    }
+    ngx_gravitee_mock_deliver(st, msg);
 
     ngx_gravitee_message_unref(msg);
 
-    if (src->sent >= mcf->fail_after) {
-        ngx_gravitee_mock_fail(src, ev->log);
+    /* the failure comes right after the last message, and wins */
 
-    } else if (src->next_id >= mcf->count) {
-        ngx_gravitee_mock_end_shared(src);
+    if (st->sent >= mcf->fail_after) {
+        ngx_gravitee_mock_fail(st, ev->log);
+
+    } else if (st->next_id >= mcf->count) {
+        ngx_gravitee_mock_end(st);
     }
+}
+
+
+static void
+ngx_gravitee_mock_deliver(ngx_gravitee_mock_stream_t *st,
+    ngx_gravitee_message_t *msg)
+{
+    if (st->shared) {
+        ngx_gravitee_source_fanout(st->shared, msg);
+        return;
+    }
+
+    st->sub->position = msg->position;
+    st->sub->handler->message(st->sub, msg);
 }
 
 
@@ -519,7 +553,7 @@ ngx_gravitee_mock_tick(ngx_event_t *ev)
  */
 
 static ngx_gravitee_message_t *
-ngx_gravitee_mock_message(ngx_gravitee_mock_source_t *src, ngx_log_t *log)
+ngx_gravitee_mock_message(ngx_gravitee_mock_stream_t *st, ngx_log_t *log)
 {
     u_char                       *p, id[NGX_INT_T_LEN];
     struct timespec               ts;
@@ -527,12 +561,15 @@ ngx_gravitee_mock_message(ngx_gravitee_mock_source_t *src, ngx_log_t *log)
     ngx_gravitee_mock_conf_t     *mcf;
     ngx_gravitee_message_init_t   init;
 
-    mcf = src->conf;
+    mcf = st->conf;
 
     ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
 
     init.id.data = id;
-    init.id.len = ngx_sprintf(id, "%ui", src->next_id) - id;
+    init.id.len = ngx_sprintf(id, "%ui", st->next_id) - id;
+
+    /* one counter: where a client is, is the id of what it got last */
+    init.position = init.id;
 
     /* the configuration outlives every message: no copy of the content */
     init.content = mcf->content;
@@ -574,24 +611,18 @@ ngx_gravitee_mock_message(ngx_gravitee_mock_source_t *src, ngx_log_t *log)
 
 
 static void
-ngx_gravitee_mock_end_shared(ngx_gravitee_mock_source_t *src)
+ngx_gravitee_mock_end(ngx_gravitee_mock_stream_t *st)
 {
-    ngx_queue_t         *q, *next;
-    ngx_gravitee_sub_t  *sub;
+    if (st->shared == NULL) {
+        st->sub->handler->end(st->sub);
+        return;
+    }
 
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                   "mock shared source %p ended: count %ui reached",
-                  src, src->conf->count);
+                  st->shared, st->conf->count);
 
-    for (q = ngx_queue_head(&src->subs);
-         q != ngx_queue_sentinel(&src->subs);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
-
-        sub->handler->end(sub);
-    }
+    ngx_gravitee_source_end(st->shared);
 }
 
 
@@ -603,63 +634,64 @@ ngx_gravitee_mock_end_shared(ngx_gravitee_mock_source_t *src)
  */
 
 static void
-ngx_gravitee_mock_fail(ngx_gravitee_mock_source_t *src, ngx_log_t *log)
+ngx_gravitee_mock_fail(ngx_gravitee_mock_stream_t *st, ngx_log_t *log)
 {
-    u_char                   buf[64];
-    ngx_str_t                text;
-    ngx_queue_t             *q, *next;
     ngx_gravitee_sub_t      *sub;
     ngx_gravitee_message_t  *err;
+
+    ngx_log_error(NGX_LOG_INFO, log, 0, "mock %s stream failed: Mock "
+                  "endpoint failure after %ui messages",
+                  st->shared ? "shared" : "client", st->conf->fail_after);
+
+    /* out of memory: the flow still ends, without saying why */
+    err = ngx_gravitee_mock_error(st->conf, log);
+
+    if (st->shared) {
+        ngx_gravitee_source_fail(st->shared, err);
+
+        if (err) {
+            ngx_gravitee_message_unref(err);
+        }
+
+        return;
+    }
+
+    sub = st->sub;
+
+    if (err) {
+        ngx_str_null(&sub->position);
+        sub->handler->message(sub, err);
+        ngx_gravitee_message_unref(err);
+    }
+
+    sub->handler->end(sub);
+}
+
+
+static ngx_gravitee_message_t *
+ngx_gravitee_mock_shared_failure(ngx_gravitee_source_t *src)
+{
+    ngx_gravitee_mock_shared_t *ms = (ngx_gravitee_mock_shared_t *) src;
+
+    return ngx_gravitee_mock_error(ms->stream.conf, src->log);
+}
+
+
+static ngx_gravitee_message_t *
+ngx_gravitee_mock_error(ngx_gravitee_mock_conf_t *mcf, ngx_log_t *log)
+{
+    u_char     buf[64];
+    ngx_str_t  text;
 
     static ngx_str_t  key = ngx_string("FAILURE_ENDPOINT_UNKNOWN_ERROR");
 
     text.data = buf;
     text.len = ngx_sprintf(buf, "Mock endpoint failure after %ui messages",
-                           src->conf->fail_after)
+                           mcf->fail_after)
                - buf;
 
-    ngx_log_error(NGX_LOG_INFO, log, 0, "mock %s stream failed: %V",
-                  src->conf->shared ? "shared" : "client", &text);
-
-    /* out of memory: the flow still ends, without saying why */
-    err = ngx_gravitee_message_error(log, &text, &key,
-                                     NGX_HTTP_INTERNAL_SERVER_ERROR);
-
-    if (!src->conf->shared) {
-        sub = src->sub;
-
-        if (err) {
-            sub->handler->message(sub, err);
-            ngx_gravitee_message_unref(err);
-        }
-
-        sub->handler->end(sub);
-        return;
-    }
-
-    if (err) {
-        for (q = ngx_queue_head(&src->subs);
-             q != ngx_queue_sentinel(&src->subs);
-             q = next)
-        {
-            next = ngx_queue_next(q);
-            sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
-
-            sub->handler->message(sub, err);
-        }
-
-        ngx_gravitee_message_unref(err);
-    }
-
-    for (q = ngx_queue_head(&src->subs);
-         q != ngx_queue_sentinel(&src->subs);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
-
-        sub->handler->end(sub);
-    }
+    return ngx_gravitee_message_error(log, &text, &key,
+                                      NGX_HTTP_INTERNAL_SERVER_ERROR);
 }
 
 
@@ -766,24 +798,4 @@ ngx_gravitee_mock_cancel(void *conf, ngx_gravitee_pub_t *pub)
                    "%uz bytes", pub->msg->content.len);
 
     ngx_free(ack);
-}
-
-
-static void
-ngx_gravitee_mock_exit_process(ngx_cycle_t *cycle, void *conf)
-{
-    ngx_gravitee_mock_conf_t *mcf = conf;
-
-    if (mcf->source) {
-        if (mcf->source->timer.timer_set) {
-            ngx_del_timer(&mcf->source->timer);
-        }
-
-        if (mcf->source->timer.posted) {
-            ngx_delete_posted_event(&mcf->source->timer);
-        }
-
-        ngx_free(mcf->source);
-        mcf->source = NULL;
-    }
 }

@@ -45,6 +45,9 @@ typedef struct {
 
     ngx_array_t                 items;       /* ngx_gravitee_message_t * */
     ngx_gravitee_message_t     *error;
+    ngx_str_t                   cursor;      /* the position after the last
+                                                item: nextCursor */
+    size_t                      cursor_size;
 
     ngx_event_t                 timer;       /* messages_limit_duration */
     ngx_event_t                 finish;      /* posted: answer the batch */
@@ -52,6 +55,7 @@ typedef struct {
 
     unsigned                    subscribed:1;
     unsigned                    done:1;
+    unsigned                    down:1;      /* the broker is unreachable */
 } ngx_gravitee_get_ctx_t;
 
 
@@ -117,6 +121,10 @@ static ngx_int_t ngx_gravitee_get_args(ngx_http_request_t *r,
 static void ngx_gravitee_get_message(ngx_gravitee_sub_t *sub,
     ngx_gravitee_message_t *msg);
 static void ngx_gravitee_get_end(ngx_gravitee_sub_t *sub);
+static void ngx_gravitee_get_state(ngx_gravitee_sub_t *sub, ngx_uint_t state);
+static ngx_int_t ngx_gravitee_get_keep_cursor(ngx_gravitee_get_ctx_t *ctx,
+    ngx_str_t *position);
+static ngx_int_t ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx);
 static void ngx_gravitee_get_timeout(ngx_event_t *ev);
 static void ngx_gravitee_get_shutdown(void *data);
 static void ngx_gravitee_get_finish(ngx_event_t *ev);
@@ -204,7 +212,8 @@ ngx_gravitee_entrypoint_t  ngx_gravitee_http_get_entrypoint = {
 
 static ngx_gravitee_sub_handler_t  ngx_gravitee_get_sub_handler = {
     ngx_gravitee_get_message,
-    ngx_gravitee_get_end
+    ngx_gravitee_get_end,
+    ngx_gravitee_get_state
 };
 
 
@@ -364,7 +373,14 @@ ngx_gravitee_get_handler(ngx_http_request_t *r,
         return ngx_gravitee_get_send(ctx);
     }
 
-    if (ngx_gravitee_subscribe(glcf, &ctx->sub) != NGX_OK) {
+    rc = ngx_gravitee_subscribe(glcf, &ctx->sub);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       &ctx->sub.error);
+    }
+
+    if (rc != NGX_OK) {
         static ngx_str_t  unavailable = ngx_string("Endpoint unavailable");
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -662,7 +678,6 @@ static ngx_int_t
 ngx_gravitee_get_args(ngx_http_request_t *r, ngx_gravitee_get_ctx_t *ctx,
     ngx_str_t *msg)
 {
-    u_char     *dst, *src;
     ngx_int_t   n;
     ngx_str_t   value;
 
@@ -687,24 +702,7 @@ ngx_gravitee_get_args(ngx_http_request_t *r, ngx_gravitee_get_ctx_t *ctx,
         ctx->limit_arg = value;
     }
 
-    if (ngx_http_arg(r, (u_char *) "cursor", 6, &value) == NGX_OK
-        && value.len)
-    {
-        dst = ngx_pnalloc(r->pool, value.len);
-        if (dst == NULL) {
-            return NGX_ERROR;
-        }
-
-        ctx->sub.last_id.data = dst;
-        src = value.data;
-        ngx_unescape_uri(&dst, &src, value.len, 0);
-        ctx->sub.last_id.len = dst - ctx->sub.last_id.data;
-
-        return ngx_gravitee_position_check(r, ctx->glcf, &ctx->sub.last_id,
-                                           msg);
-    }
-
-    return NGX_OK;
+    return ngx_gravitee_arg_position(r, ctx->glcf, &ctx->sub.resume, msg);
 }
 
 
@@ -733,6 +731,13 @@ ngx_gravitee_get_message(ngx_gravitee_sub_t *sub, ngx_gravitee_message_t *msg)
 
     *item = ngx_gravitee_message_ref(msg);
 
+    if (sub->position.len
+        && ngx_gravitee_get_keep_cursor(ctx, &sub->position) != NGX_OK)
+    {
+        ngx_gravitee_get_end(sub);
+        return;
+    }
+
     if (ctx->items.nelts >= ctx->limit) {
         ngx_gravitee_get_end(sub);
     }
@@ -750,6 +755,39 @@ ngx_gravitee_get_end(ngx_gravitee_sub_t *sub)
 
     ctx->done = 1;
     ngx_post_event(&ctx->finish, &ngx_posted_events);
+}
+
+
+/* the position may be the client's own, valid for this call: copied */
+
+static ngx_int_t
+ngx_gravitee_get_keep_cursor(ngx_gravitee_get_ctx_t *ctx,
+    ngx_str_t *position)
+{
+    if (position->len > ctx->cursor_size) {
+        ctx->cursor.data = ngx_pnalloc(ctx->request->pool, position->len);
+        if (ctx->cursor.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->cursor_size = position->len;
+    }
+
+    ngx_memcpy(ctx->cursor.data, position->data, position->len);
+    ctx->cursor.len = position->len;
+
+    return NGX_OK;
+}
+
+
+/* a broker that cannot be reached shapes the answer, not the window */
+
+static void
+ngx_gravitee_get_state(ngx_gravitee_sub_t *sub, ngx_uint_t state)
+{
+    ngx_gravitee_get_ctx_t *ctx = sub->data;
+
+    ctx->down = (state == NGX_GRAVITEE_STATE_DOWN);
 }
 
 
@@ -791,6 +829,17 @@ ngx_gravitee_get_finish(ngx_event_t *ev)
 
     r = ctx->request;
     c = r->connection;
+
+    /* a batch without items still says where the client stands */
+
+    if (ctx->cursor.len == 0 && ctx->subscribed
+        && ctx->glcf->endpoint->position
+        && ctx->glcf->endpoint->position(ctx->glcf->endpoint_conf, &ctx->sub,
+                                         r->pool, &ctx->cursor)
+           != NGX_OK)
+    {
+        ngx_str_null(&ctx->cursor);
+    }
 
     ngx_gravitee_get_stop(ctx);
 
@@ -850,6 +899,49 @@ ngx_gravitee_get_cleanup(void *data)
 }
 
 
+/*
+ * The broker could not be reached at the end of the window: nothing
+ * collected is a 503 (with Retry-After), as a POST's would be; what was
+ * collected is answered with the reference's error after it.
+ */
+
+static ngx_int_t
+ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx)
+{
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r;
+
+    static ngx_str_t  text = ngx_string("Endpoint connection closed");
+    static ngx_str_t  key = ngx_string("FAILURE_ENDPOINT_CONNECTION_CLOSED");
+
+    r = ctx->request;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "http-get on \"%V\": endpoint \"%V\" unreachable at the "
+                  "end of the window, %ui messages collected",
+                  &ctx->glcf->name, &ctx->glcf->endpoint->name,
+                  ctx->items.nelts);
+
+    if (ctx->items.nelts) {
+        ctx->error = ngx_gravitee_message_error(r->connection->log, &text,
+                                                &key,
+                                                NGX_HTTP_SERVICE_UNAVAILABLE);
+        return ctx->error ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    ngx_str_set(&h->value, "5");
+
+    return ngx_gravitee_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, &text);
+}
+
+
 static ngx_int_t
 ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx)
 {
@@ -858,6 +950,13 @@ ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx)
     ngx_gravitee_out_t   out;
 
     r = ctx->request;
+
+    if (ctx->down && ctx->error == NULL) {
+        rc = ngx_gravitee_get_unreachable(ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
 
     out.pool = r->pool;
     out.first = NULL;
@@ -903,10 +1002,9 @@ static ngx_int_t
 ngx_gravitee_json_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
 {
     ngx_uint_t                i;
-    ngx_gravitee_message_t  **item, *last;
+    ngx_gravitee_message_t  **item;
 
     item = ctx->items.elts;
-    last = NULL;
 
     if (ngx_gravitee_out_lit(out, "{\"items\":[") != NGX_OK) {
         return NGX_ERROR;
@@ -917,10 +1015,6 @@ ngx_gravitee_json_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
             || ngx_gravitee_json_message(ctx, out, item[i], 0) != NGX_OK)
         {
             return NGX_ERROR;
-        }
-
-        if (item[i]->id.len) {
-            last = item[i];
         }
     }
 
@@ -935,10 +1029,10 @@ ngx_gravitee_json_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
         return NGX_ERROR;
     }
 
-    if (last) {
+    if (ctx->cursor.len) {
         if (ngx_gravitee_out_lit(out, ",\"pagination\":{\"nextCursor\":\"")
                != NGX_OK
-            || ngx_gravitee_out_json(out, &last->id) != NGX_OK
+            || ngx_gravitee_out_json(out, &ctx->cursor) != NGX_OK
             || ngx_gravitee_out_lit(out, "\"") != NGX_OK)
         {
             return NGX_ERROR;
@@ -1008,10 +1102,9 @@ static ngx_int_t
 ngx_gravitee_xml_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
 {
     ngx_uint_t                i;
-    ngx_gravitee_message_t  **item, *last;
+    ngx_gravitee_message_t  **item;
 
     item = ctx->items.elts;
-    last = NULL;
 
     if (ngx_gravitee_out_lit(out, "<response><items>") != NGX_OK) {
         return NGX_ERROR;
@@ -1023,10 +1116,6 @@ ngx_gravitee_xml_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
             || ngx_gravitee_out_lit(out, "</item>") != NGX_OK)
         {
             return NGX_ERROR;
-        }
-
-        if (item[i]->id.len) {
-            last = item[i];
         }
     }
 
@@ -1042,9 +1131,9 @@ ngx_gravitee_xml_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
         return NGX_ERROR;
     }
 
-    if (last) {
+    if (ctx->cursor.len) {
         if (ngx_gravitee_out_lit(out, "<pagination><nextCursor>") != NGX_OK
-            || ngx_gravitee_out_xml_text(out, &last->id) != NGX_OK
+            || ngx_gravitee_out_xml_text(out, &ctx->cursor) != NGX_OK
             || ngx_gravitee_out_lit(out, "</nextCursor>") != NGX_OK)
         {
             return NGX_ERROR;
@@ -1116,10 +1205,9 @@ static ngx_int_t
 ngx_gravitee_text_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
 {
     ngx_uint_t                i;
-    ngx_gravitee_message_t  **item, *last;
+    ngx_gravitee_message_t  **item;
 
     item = ctx->items.elts;
-    last = NULL;
 
     if (ngx_gravitee_out_lit(out, "items\n") != NGX_OK) {
         return NGX_ERROR;
@@ -1132,10 +1220,6 @@ ngx_gravitee_text_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
         {
             return NGX_ERROR;
         }
-
-        if (item[i]->id.len) {
-            last = item[i];
-        }
     }
 
     if (ctx->error
@@ -1145,9 +1229,9 @@ ngx_gravitee_text_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
         return NGX_ERROR;
     }
 
-    if (last) {
+    if (ctx->cursor.len) {
         if (ngx_gravitee_out_lit(out, "\npagination\nnextCursor: ") != NGX_OK
-            || ngx_gravitee_out_str(out, last->id.data, last->id.len)
+            || ngx_gravitee_out_str(out, ctx->cursor.data, ctx->cursor.len)
                != NGX_OK)
         {
             return NGX_ERROR;

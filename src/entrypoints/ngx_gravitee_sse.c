@@ -110,6 +110,7 @@ static ngx_int_t ngx_gravitee_sse_stream_start(ngx_http_request_t *r,
     ngx_gravitee_loc_conf_t *glcf, ngx_gravitee_sse_conf_t *conf,
     ngx_str_t *last_id);
 static void ngx_gravitee_sse_started(ngx_gravitee_stream_t *s);
+static void ngx_gravitee_sse_refused(ngx_gravitee_sub_t *sub);
 static void ngx_gravitee_sse_read(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_sse_timer(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_sse_shutdown(ngx_gravitee_stream_t *s);
@@ -137,7 +138,10 @@ static void ngx_gravitee_sse_keep_cleanup(void *data);
 
 static ngx_gravitee_message_t *ngx_gravitee_sse_encode(
     ngx_gravitee_sse_conf_t *conf, ngx_gravitee_message_t *msg,
-    ngx_log_t *log, ngx_str_t *event, ngx_str_t *chunk);
+    ngx_str_t *position, ngx_log_t *log, ngx_str_t *event, ngx_str_t *chunk);
+static ngx_gravitee_message_t *ngx_gravitee_sse_holder(
+    ngx_gravitee_sse_conf_t *conf, ngx_gravitee_message_t *msg,
+    ngx_uint_t shared, ngx_str_t *value, ngx_log_t *log);
 static void ngx_gravitee_sse_chunk_head(u_char *start, size_t len);
 static void ngx_gravitee_sse_slices(ngx_gravitee_message_t *holder,
     ngx_str_t *event, ngx_str_t *chunk);
@@ -200,13 +204,15 @@ static ngx_gravitee_stream_handler_t  ngx_gravitee_sse_stream_handler = {
 
 static ngx_gravitee_sub_handler_t  ngx_gravitee_sse_stream_sub = {
     ngx_gravitee_sse_stream_message,
-    ngx_gravitee_sse_stream_end
+    ngx_gravitee_sse_stream_end,
+    NULL
 };
 
 
 static ngx_gravitee_sub_handler_t  ngx_gravitee_sse_keep_sub = {
     ngx_gravitee_sse_keep_message,
-    ngx_gravitee_sse_keep_end
+    ngx_gravitee_sse_keep_end,
+    NULL
 };
 
 
@@ -449,6 +455,7 @@ ngx_gravitee_sse_stream_start(ngx_http_request_t *r,
 static void
 ngx_gravitee_sse_started(ngx_gravitee_stream_t *s)
 {
+    ngx_int_t                  rc;
     ngx_gravitee_sse_state_t  *st;
 
     st = ngx_gravitee_stream_data(s);
@@ -460,9 +467,15 @@ ngx_gravitee_sse_started(ngx_gravitee_stream_t *s)
         return;
     }
 
-    if (ngx_gravitee_stream_subscribe(s, &ngx_gravitee_sse_stream_sub)
-        != NGX_OK)
-    {
+    rc = ngx_gravitee_stream_subscribe(s, &ngx_gravitee_sse_stream_sub);
+
+    if (rc == NGX_DECLINED) {
+        /* the end is said from the timer, at once */
+        ngx_gravitee_sse_refused(&s->sub);
+        return;
+    }
+
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
                       "sse on \"%V\": subscribing to endpoint \"%V\" failed",
                       &s->glcf->name, &s->glcf->endpoint->name);
@@ -477,6 +490,31 @@ ngx_gravitee_sse_started(ngx_gravitee_stream_t *s)
     }
 
     ngx_gravitee_stream_timer(s, st->conf->heartbeat);
+}
+
+
+/*
+ * The endpoint could not use the client's Last-Event-ID (found out once
+ * the stream had started): said as an error event, then the end.
+ */
+
+static void
+ngx_gravitee_sse_refused(ngx_gravitee_sub_t *sub)
+{
+    ngx_gravitee_message_t  *err;
+
+    static ngx_str_t  key = ngx_string("FAILURE_ENDPOINT_CONFIGURATION_INVALID");
+
+    err = ngx_gravitee_message_error(sub->log, &sub->error, &key,
+                                     NGX_HTTP_BAD_REQUEST);
+    if (err == NULL) {
+        sub->handler->end(sub);
+        return;
+    }
+
+    ngx_str_null(&sub->position);
+    sub->handler->message(sub, err);
+    ngx_gravitee_message_unref(err);
 }
 
 
@@ -580,8 +618,8 @@ ngx_gravitee_sse_stream_message(ngx_gravitee_sub_t *sub,
         return;
     }
 
-    owner = ngx_gravitee_sse_encode(st->conf, msg, s->connection->log,
-                                    &event, &chunk);
+    owner = ngx_gravitee_sse_encode(st->conf, msg, &sub->position,
+                                    s->connection->log, &event, &chunk);
 
     if (owner == NULL) {
         /* out of memory: the client misses this one, and can tell */
@@ -671,7 +709,7 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
     ctx->sub.handler = &ngx_gravitee_sse_keep_sub;
     ctx->sub.data = ctx;
     ctx->sub.log = r->connection->log;
-    ctx->sub.last_id = *last_id;
+    ctx->sub.resume = *last_id;
 
     rc = ngx_gravitee_sse_send_header(r);
 
@@ -703,7 +741,14 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    if (ngx_gravitee_subscribe(glcf, &ctx->sub) != NGX_OK) {
+    rc = ngx_gravitee_subscribe(glcf, &ctx->sub);
+
+    if (rc == NGX_DECLINED) {
+        ngx_gravitee_sse_refused(&ctx->sub);
+        return NGX_DONE;
+    }
+
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "sse on \"%V\": subscribing to endpoint \"%V\" failed",
                       &glcf->name, &glcf->endpoint->name);
@@ -719,7 +764,7 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    ngx_str_null(&ctx->sub.last_id);
+    ngx_str_null(&ctx->sub.resume);
     ctx->subscribed = 1;
 
     ngx_add_timer(&ctx->event, conf->heartbeat);
@@ -741,7 +786,7 @@ ngx_gravitee_sse_keep_message(ngx_gravitee_sub_t *sub,
         return;
     }
 
-    owner = ngx_gravitee_sse_encode(ctx->conf, msg,
+    owner = ngx_gravitee_sse_encode(ctx->conf, msg, &sub->position,
                                     ctx->request->connection->log, &event,
                                     NULL);
 
@@ -1132,21 +1177,31 @@ ngx_gravitee_sse_keep_cleanup(void *data)
 
 static ngx_gravitee_message_t *
 ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
-    ngx_gravitee_message_t *msg, ngx_log_t *log, ngx_str_t *event,
-    ngx_str_t *chunk)
+    ngx_gravitee_message_t *msg, ngx_str_t *position, ngx_log_t *log,
+    ngx_str_t *event, ngx_str_t *chunk)
 {
     u_char                  *p, *start;
     size_t                   len;
     ngx_str_t                value;
-    ngx_uint_t               i, j, comments;
+    ngx_uint_t               i, j, comments, shared;
     ngx_gravitee_pair_t     *h, *m;
     ngx_gravitee_message_t  *holder;
 
-    holder = ngx_gravitee_message_encoding(msg, conf);
+    /*
+     * the live stream's clients are all at the message's own position: one
+     * event serves them all; a client catching up has its own, and its own
+     * event
+     */
 
-    if (holder) {
-        ngx_gravitee_sse_slices(holder, event, chunk);
-        return ngx_gravitee_message_ref(holder);
+    shared = (position->data == msg->position.data);
+
+    if (shared) {
+        holder = ngx_gravitee_message_encoding(msg, conf);
+
+        if (holder) {
+            ngx_gravitee_sse_slices(holder, event, chunk);
+            return ngx_gravitee_message_ref(holder);
+        }
     }
 
     comments = !msg->error;
@@ -1154,8 +1209,8 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
     len = sizeof("event: message\n") - 1
           + ngx_gravitee_sse_data_size(&msg->content) + 1;
 
-    if (msg->id.len && !msg->error) {
-        len += sizeof("id: \n") - 1 + msg->id.len;
+    if (position->len && !msg->error) {
+        len += sizeof("id: \n") - 1 + position->len;
     }
 
     if (comments && conf->metadata_as_comment) {
@@ -1189,9 +1244,10 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
         p = ngx_cpymem(p, "event: error\n", sizeof("event: error\n") - 1);
 
     } else {
-        if (msg->id.len) {
+        /* the position, which a reconnecting client gives back */
+        if (position->len) {
             p = ngx_cpymem(p, "id: ", sizeof("id: ") - 1);
-            p = ngx_gravitee_sse_line(p, &msg->id);
+            p = ngx_gravitee_sse_line(p, position);
             *p++ = '\n';
         }
 
@@ -1259,14 +1315,45 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
     value.data = start;
     value.len = p - start;
 
-    holder = ngx_gravitee_message_add_encoding(msg, conf, &value, log);
+    holder = ngx_gravitee_sse_holder(conf, msg, shared, &value, log);
     if (holder == NULL) {
         return NULL;
     }
 
     ngx_gravitee_sse_slices(holder, event, chunk);
 
-    return ngx_gravitee_message_ref(holder);
+    return holder;
+}
+
+
+/* a referenced holder of the event: cached with msg, or the client's own */
+
+static ngx_gravitee_message_t *
+ngx_gravitee_sse_holder(ngx_gravitee_sse_conf_t *conf,
+    ngx_gravitee_message_t *msg, ngx_uint_t shared, ngx_str_t *value,
+    ngx_log_t *log)
+{
+    ngx_gravitee_message_t       *holder;
+    ngx_gravitee_message_init_t   init;
+
+    if (shared) {
+        holder = ngx_gravitee_message_add_encoding(msg, conf, value, log);
+        return holder ? ngx_gravitee_message_ref(holder) : NULL;
+    }
+
+    ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
+    init.timestamp = msg->timestamp;
+
+    holder = ngx_gravitee_message_create(log, &init);
+    if (holder == NULL) {
+        ngx_free(value->data);
+        return NULL;
+    }
+
+    holder->encoded_by = conf;
+    holder->encoded = *value;
+
+    return holder;
 }
 
 

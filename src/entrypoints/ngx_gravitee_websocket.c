@@ -261,7 +261,8 @@ static ngx_gravitee_stream_handler_t  ngx_gravitee_ws_stream_handler = {
 
 static ngx_gravitee_sub_handler_t  ngx_gravitee_ws_sub_handler = {
     ngx_gravitee_ws_message,
-    ngx_gravitee_ws_end
+    ngx_gravitee_ws_end,
+    NULL
 };
 
 
@@ -399,7 +400,7 @@ ngx_gravitee_websocket_handler(ngx_http_request_t *r,
     ngx_gravitee_ws_conf_t *wcf = conf;
 
     ngx_int_t               rc;
-    ngx_str_t               error;
+    ngx_str_t               error, cursor;
     ngx_uint_t              status;
     ngx_gravitee_stream_t  *s;
     ngx_gravitee_ws_ctx_t  *ctx;
@@ -423,12 +424,30 @@ ngx_gravitee_websocket_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* ?cursor=: where a subscriber resumes, in HTTP GET's format */
+
+    rc = ngx_gravitee_arg_position(r, glcf, &cursor, &error);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     s = ngx_gravitee_stream_create(r, glcf, &wcf->stream,
                                    &ngx_gravitee_ws_stream_handler,
                                    &ngx_gravitee_websocket_entrypoint.name,
                                    sizeof(ngx_gravitee_stream_t)
                                    + sizeof(ngx_gravitee_ws_ctx_t));
     if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (wcf->subscriber
+        && ngx_gravitee_stream_set_position(s, &cursor) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -723,6 +742,7 @@ ngx_gravitee_ws_add_header(ngx_http_request_t *r, const char *name,
 static void
 ngx_gravitee_ws_started(ngx_gravitee_stream_t *s)
 {
+    ngx_int_t               rc;
     ngx_connection_t       *c;
     ngx_gravitee_ws_ctx_t  *ctx;
 
@@ -732,10 +752,18 @@ ngx_gravitee_ws_started(ngx_gravitee_stream_t *s)
     ctx->last_read = ngx_current_msec;
     ctx->next_ping = ngx_current_msec + ctx->conf->ping_interval;
 
-    if (ctx->conf->subscriber
-        && ngx_gravitee_stream_subscribe(s, &ngx_gravitee_ws_sub_handler)
-           != NGX_OK)
-    {
+    rc = ctx->conf->subscriber
+         ? ngx_gravitee_stream_subscribe(s, &ngx_gravitee_ws_sub_handler)
+         : NGX_OK;
+
+    if (rc == NGX_DECLINED) {
+        ngx_gravitee_ws_goodbye(s, NGX_GRAVITEE_WS_POLICY, s->sub.error.data,
+                                s->sub.error.len, "position refused", 1);
+        ngx_gravitee_ws_finish(s);
+        return;
+    }
+
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "websocket on \"%V\": subscribing to endpoint \"%V\" "
                       "failed", &s->glcf->name, &s->glcf->endpoint->name);
