@@ -125,6 +125,7 @@ struct ngx_gravitee_sub_s {
     ngx_str_t                   position;    /* after the message being
                                                 handed over */
     ngx_str_t                   error;       /* why subscribe() declined */
+    void                       *binding;     /* the endpoint's, from bind() */
 
     /* owned by the endpoint while subscribed */
     void                       *endpoint_data;
@@ -145,6 +146,7 @@ struct ngx_gravitee_pub_s {
     ngx_uint_t                  status;      /* HTTP status of a failure */
     ngx_str_t                   error;       /* its text, static or in msg */
 
+    void                       *binding;     /* the endpoint's, from bind() */
     void                       *endpoint_data;
 };
 
@@ -185,6 +187,16 @@ struct ngx_gravitee_endpoint_s {
      */
     ngx_int_t                 (*position)(void *conf, ngx_gravitee_sub_t *sub,
                                           ngx_pool_t *pool, ngx_str_t *pos);
+
+    /*
+     * what the endpoint takes from the client's request (a record key, a
+     * topic from NGINX variables), computed while the request exists and
+     * kept with the client as sub->binding and pub->binding, until
+     * unbind(); NGX_DECLINED: "error" for a 400; both may be NULL
+     */
+    ngx_int_t                 (*bind)(void *conf, ngx_http_request_t *r,
+                                      void **binding, ngx_str_t *error);
+    void                      (*unbind)(void *conf, void *binding);
 
     ngx_int_t                 (*publish)(void *conf,
                                          ngx_gravitee_pub_t *pub);
@@ -279,6 +291,9 @@ ngx_int_t ngx_gravitee_position_check(ngx_http_request_t *r,
     ngx_gravitee_loc_conf_t *glcf, ngx_str_t *pos, ngx_str_t *error);
 ngx_int_t ngx_gravitee_arg_position(ngx_http_request_t *r,
     ngx_gravitee_loc_conf_t *glcf, ngx_str_t *pos, ngx_str_t *error);
+ngx_int_t ngx_gravitee_bind(ngx_http_request_t *r,
+    ngx_gravitee_loc_conf_t *glcf, void **binding, ngx_str_t *error);
+void ngx_gravitee_unbind(ngx_gravitee_loc_conf_t *glcf, void *binding);
 ngx_int_t ngx_gravitee_subscribe(ngx_gravitee_loc_conf_t *glcf,
     ngx_gravitee_sub_t *sub);
 void ngx_gravitee_unsubscribe(ngx_gravitee_loc_conf_t *glcf,

@@ -59,6 +59,7 @@ extern ngx_gravitee_entrypoint_t  ngx_gravitee_http_post_entrypoint;
 extern ngx_gravitee_entrypoint_t  ngx_gravitee_websocket_entrypoint;
 extern ngx_gravitee_entrypoint_t  ngx_gravitee_sse_entrypoint;
 extern ngx_gravitee_endpoint_t    ngx_gravitee_mock_endpoint;
+extern ngx_gravitee_endpoint_t    ngx_gravitee_kafka_endpoint;
 
 static ngx_gravitee_entrypoint_t  *ngx_gravitee_entrypoints[] = {
     &ngx_gravitee_http_get_entrypoint,
@@ -70,6 +71,7 @@ static ngx_gravitee_entrypoint_t  *ngx_gravitee_entrypoints[] = {
 
 static ngx_gravitee_endpoint_t  *ngx_gravitee_endpoints[] = {
     &ngx_gravitee_mock_endpoint,
+    &ngx_gravitee_kafka_endpoint,
     NULL
 };
 
@@ -550,6 +552,29 @@ ngx_gravitee_arg_position(ngx_http_request_t *r,
     pos->len = dst - pos->data;
 
     return ngx_gravitee_position_check(r, glcf, pos, error);
+}
+
+
+ngx_int_t
+ngx_gravitee_bind(ngx_http_request_t *r, ngx_gravitee_loc_conf_t *glcf,
+    void **binding, ngx_str_t *error)
+{
+    *binding = NULL;
+
+    if (glcf->endpoint->bind == NULL) {
+        return NGX_OK;
+    }
+
+    return glcf->endpoint->bind(glcf->endpoint_conf, r, binding, error);
+}
+
+
+void
+ngx_gravitee_unbind(ngx_gravitee_loc_conf_t *glcf, void *binding)
+{
+    if (binding && glcf->endpoint->unbind) {
+        glcf->endpoint->unbind(glcf->endpoint_conf, binding);
+    }
 }
 
 

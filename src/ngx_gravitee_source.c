@@ -165,11 +165,14 @@ ngx_gravitee_source_fanout(ngx_gravitee_source_t *src,
         next = ngx_queue_next(q);
         sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
 
+        /* accept() may give a subscriber a position of its own */
+
+        sub->position = msg->position;
+
         if (src->ops->accept && !src->ops->accept(src, sub, msg)) {
             continue;
         }
 
-        sub->position = msg->position;
         sub->handler->message(sub, msg);
     }
 }

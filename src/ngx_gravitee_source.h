@@ -34,7 +34,8 @@ typedef struct {
     /* the last subscriber left "linger" ago: stop; may be NULL */
     void                         (*stop)(ngx_gravitee_source_t *src);
     /* whether a subscriber gets a message (a topic filter, a resume
-       point not yet reached); NULL: every subscriber gets every message */
+       point not yet reached); it may set a sub->position of its own;
+       NULL: every subscriber gets every message */
     ngx_uint_t                   (*accept)(ngx_gravitee_source_t *src,
                                            ngx_gravitee_sub_t *sub,
                                            ngx_gravitee_message_t *msg);

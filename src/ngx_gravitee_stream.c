@@ -1404,6 +1404,7 @@ ngx_gravitee_stream_free(ngx_gravitee_stream_t *s)
 
     ngx_gravitee_stream_free_ring(s);
     ngx_gravitee_stream_free_position(s);
+    ngx_gravitee_unbind(s->glcf, s->sub.binding);
 
     if (s->preread.data) {
         ngx_free(s->preread.data);

@@ -16,8 +16,7 @@
 
 
 typedef struct {
-    ngx_connection_t           *connection;  /* the read end, watched */
-    ngx_socket_t                wake_fd;     /* written by threads */
+    ngx_gravitee_wakeup_t       wakeup;      /* threads' tasks, shutdown */
 
     pthread_mutex_t             lock;        /* guards tasks and closed */
     ngx_gravitee_task_t        *tasks;       /* newest first */
@@ -27,10 +26,11 @@ typedef struct {
 } ngx_gravitee_worker_t;
 
 
-static ngx_int_t ngx_gravitee_worker_open(ngx_cycle_t *cycle,
+static ngx_int_t ngx_gravitee_worker_open(ngx_log_t *log,
     ngx_socket_t fds[2]);
-static void ngx_gravitee_worker_read(ngx_event_t *rev);
-static void ngx_gravitee_worker_drain(ngx_connection_t *c);
+static void ngx_gravitee_wakeup_read(ngx_event_t *rev);
+static void ngx_gravitee_wakeup_drain(ngx_connection_t *c);
+static void ngx_gravitee_worker_wake(void *data);
 static void ngx_gravitee_worker_run_tasks(void);
 static void ngx_gravitee_worker_shutdown(void);
 static void ngx_gravitee_worker_empty(ngx_event_t *ev);
@@ -39,16 +39,14 @@ static void ngx_gravitee_worker_empty(ngx_event_t *ev);
 ngx_uint_t  ngx_gravitee_stopping;
 
 static ngx_gravitee_worker_t  ngx_gravitee_worker = {
-    NULL, (ngx_socket_t) -1, PTHREAD_MUTEX_INITIALIZER, NULL, 0,
-    { NULL, NULL }
+    { NULL, (ngx_socket_t) -1, NULL, NULL },
+    PTHREAD_MUTEX_INITIALIZER, NULL, 0, { NULL, NULL }
 };
 
 
 ngx_int_t
 ngx_gravitee_worker_init(ngx_cycle_t *cycle)
 {
-    ngx_socket_t            fds[2];
-    ngx_connection_t       *c;
     ngx_gravitee_worker_t  *w;
 
     w = &ngx_gravitee_worker;
@@ -56,11 +54,32 @@ ngx_gravitee_worker_init(ngx_cycle_t *cycle)
     ngx_queue_init(&w->hooks);
     ngx_gravitee_stopping = 0;
 
-    if (ngx_gravitee_worker_open(cycle, fds) != NGX_OK) {
+    w->wakeup.handler = ngx_gravitee_worker_wake;
+    w->wakeup.data = w;
+
+    if (ngx_gravitee_wakeup_open(&w->wakeup, cycle->log) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    c = ngx_get_connection(fds[0], cycle->log);
+    /* a reload or quit reaches us through ngx_close_idle_connections() */
+    w->wakeup.connection->idle = 1;
+    w->closed = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_gravitee_wakeup_open(ngx_gravitee_wakeup_t *wk, ngx_log_t *log)
+{
+    ngx_socket_t       fds[2];
+    ngx_connection_t  *c;
+
+    if (ngx_gravitee_worker_open(log, fds) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fds[0], log);
     if (c == NULL) {
         (void) close(fds[0]);
 
@@ -71,44 +90,63 @@ ngx_gravitee_worker_init(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    c->read->handler = ngx_gravitee_worker_read;
-    c->read->log = cycle->log;
+    c->data = wk;
+    c->log = log;
+    c->read->handler = ngx_gravitee_wakeup_read;
+    c->read->log = log;
     c->write->handler = ngx_gravitee_worker_empty;
-    c->write->log = cycle->log;
-    c->log = cycle->log;
+    c->write->log = log;
 
-    /* a reload or quit reaches us through ngx_close_idle_connections() */
-    c->idle = 1;
+    wk->connection = c;
+    wk->fd = fds[1];
 
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-        ngx_close_connection(c);
-
-        if (fds[1] != fds[0]) {
-            (void) close(fds[1]);
-        }
-
+        ngx_gravitee_wakeup_close(wk);
         return NGX_ERROR;
     }
 
-    w->connection = c;
-    w->wake_fd = fds[1];
-    w->closed = 0;
-
     return NGX_OK;
+}
+
+
+void
+ngx_gravitee_wakeup_close(ngx_gravitee_wakeup_t *wk)
+{
+    if (wk->connection == NULL) {
+        return;
+    }
+
+    if (wk->fd != wk->connection->fd) {
+        (void) close(wk->fd);
+    }
+
+    ngx_close_connection(wk->connection);
+
+    wk->connection = NULL;
+    wk->fd = (ngx_socket_t) -1;
+}
+
+
+void
+ngx_gravitee_wakeup_post(ngx_gravitee_wakeup_t *wk)
+{
+    if (wk->connection && !wk->connection->read->posted) {
+        ngx_post_event(wk->connection->read, &ngx_posted_events);
+    }
 }
 
 
 /* an eventfd where there is one; a pipe otherwise (fds[0] is read) */
 
 static ngx_int_t
-ngx_gravitee_worker_open(ngx_cycle_t *cycle, ngx_socket_t fds[2])
+ngx_gravitee_worker_open(ngx_log_t *log, ngx_socket_t fds[2])
 {
 #if (NGX_HAVE_EVENTFD)
 
     fds[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 
     if (fds[0] == -1) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
                       "gravitee worker: eventfd() failed");
         return NGX_ERROR;
     }
@@ -120,13 +158,13 @@ ngx_gravitee_worker_open(ngx_cycle_t *cycle, ngx_socket_t fds[2])
     int  p[2];
 
     if (pipe(p) == -1) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
                       "gravitee worker: pipe() failed");
         return NGX_ERROR;
     }
 
     if (ngx_nonblocking(p[0]) == -1 || ngx_nonblocking(p[1]) == -1) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_socket_errno,
                       "gravitee worker: " ngx_nonblocking_n " failed");
         (void) close(p[0]);
         (void) close(p[1]);
@@ -155,7 +193,7 @@ ngx_gravitee_worker_exit(ngx_cycle_t *cycle)
 
     w = &ngx_gravitee_worker;
 
-    if (w->connection == NULL) {
+    if (w->wakeup.connection == NULL) {
         return;
     }
 
@@ -165,14 +203,7 @@ ngx_gravitee_worker_exit(ngx_cycle_t *cycle)
 
     ngx_gravitee_worker_run_tasks();
 
-    if (w->wake_fd != w->connection->fd) {
-        (void) close(w->wake_fd);
-    }
-
-    ngx_close_connection(w->connection);
-
-    w->connection = NULL;
-    w->wake_fd = (ngx_socket_t) -1;
+    ngx_gravitee_wakeup_close(&w->wakeup);
 }
 
 
@@ -192,7 +223,7 @@ ngx_gravitee_thread_post(ngx_gravitee_task_t *task)
 
     (void) pthread_mutex_lock(&w->lock);
 
-    if (w->connection == NULL || w->closed) {
+    if (w->wakeup.connection == NULL || w->closed) {
         (void) pthread_mutex_unlock(&w->lock);
         return NGX_ERROR;
     }
@@ -206,7 +237,7 @@ ngx_gravitee_thread_post(ngx_gravitee_task_t *task)
     if (wake) {
         one = 1;
 
-        if (write(w->wake_fd, &one, sizeof(one)) == -1) {
+        if (write(w->wakeup.fd, &one, sizeof(one)) == -1) {
             /* EAGAIN: the counter is full, the loop is woken already */
         }
     }
@@ -216,11 +247,13 @@ ngx_gravitee_thread_post(ngx_gravitee_task_t *task)
 
 
 static void
-ngx_gravitee_worker_read(ngx_event_t *rev)
+ngx_gravitee_wakeup_read(ngx_event_t *rev)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t       *c;
+    ngx_gravitee_wakeup_t  *wk;
 
     c = rev->data;
+    wk = c->data;
 
     if (c->close) {
         /* ngx_close_idle_connections(): the worker is stopping */
@@ -228,10 +261,11 @@ ngx_gravitee_worker_read(ngx_event_t *rev)
         ngx_gravitee_worker_shutdown();
     }
 
-    ngx_gravitee_worker_drain(c);
-    ngx_gravitee_worker_run_tasks();
+    ngx_gravitee_wakeup_drain(c);
 
-    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+    wk->handler(wk->data);
+
+    if (wk->connection && ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, c->log, 0,
                       "gravitee worker: the event fd cannot be watched");
     }
@@ -239,7 +273,7 @@ ngx_gravitee_worker_read(ngx_event_t *rev)
 
 
 static void
-ngx_gravitee_worker_drain(ngx_connection_t *c)
+ngx_gravitee_wakeup_drain(ngx_connection_t *c)
 {
     u_char   buf[64];
     ssize_t  n;
@@ -249,6 +283,13 @@ ngx_gravitee_worker_drain(ngx_connection_t *c)
     } while (n > 0);
 
     c->read->ready = 0;
+}
+
+
+static void
+ngx_gravitee_worker_wake(void *data)
+{
+    ngx_gravitee_worker_run_tasks();
 }
 
 

@@ -48,8 +48,29 @@ typedef struct {
 } ngx_gravitee_hook_t;
 
 
+/*
+ * A wake-up fd: an eventfd (a pipe where there is none) watched by the
+ * event loop, which calls handler(data) when a library wrote to fd (e.g.
+ * rd_kafka_queue_io_event_enable).  The handler drains what the library
+ * queued; the fd is already drained when it runs.  The handler does not
+ * close its own wake-up: it posts an event to do so.
+ */
+
+typedef struct {
+    ngx_connection_t           *connection;  /* the read end */
+    ngx_socket_t                fd;          /* what the library writes */
+    ngx_gravitee_task_pt        handler;
+    void                       *data;
+} ngx_gravitee_wakeup_t;
+
+
 ngx_int_t ngx_gravitee_worker_init(ngx_cycle_t *cycle);
 void ngx_gravitee_worker_exit(ngx_cycle_t *cycle);
+
+ngx_int_t ngx_gravitee_wakeup_open(ngx_gravitee_wakeup_t *wk, ngx_log_t *log);
+void ngx_gravitee_wakeup_close(ngx_gravitee_wakeup_t *wk);
+/* from the event loop: run the handler again at the next turn */
+void ngx_gravitee_wakeup_post(ngx_gravitee_wakeup_t *wk);
 
 /* any thread; NGX_ERROR: the worker is gone or has no event fd */
 ngx_int_t ngx_gravitee_thread_post(ngx_gravitee_task_t *task);

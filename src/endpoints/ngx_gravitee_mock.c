@@ -171,6 +171,8 @@ ngx_gravitee_endpoint_t  ngx_gravitee_mock_endpoint = {
     ngx_gravitee_mock_subscribe,
     ngx_gravitee_mock_unsubscribe,
     NULL,
+    NULL,
+    NULL,
     ngx_gravitee_mock_publish,
     ngx_gravitee_mock_cancel,
     NULL,

@@ -361,6 +361,16 @@ ngx_gravitee_get_handler(ngx_http_request_t *r,
     ctx->sub.data = ctx;
     ctx->sub.log = r->connection->log;
 
+    rc = ngx_gravitee_bind(r, glcf, &ctx->sub.binding, &error);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ngx_gravitee_stopping) {
         /* the worker drains: what it has (nothing), and a new connection */
         r->keepalive = 0;
@@ -896,6 +906,9 @@ ngx_gravitee_get_cleanup(void *data)
         ngx_gravitee_message_unref(ctx->error);
         ctx->error = NULL;
     }
+
+    ngx_gravitee_unbind(ctx->glcf, ctx->sub.binding);
+    ctx->sub.binding = NULL;
 }
 
 

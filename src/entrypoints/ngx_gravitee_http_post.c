@@ -142,6 +142,7 @@ ngx_gravitee_post_handler(ngx_http_request_t *r,
     ngx_gravitee_loc_conf_t *glcf, void *conf)
 {
     ngx_int_t                 rc;
+    ngx_str_t                 error;
     ngx_pool_cleanup_t       *cln;
     ngx_gravitee_post_ctx_t  *ctx;
 
@@ -172,6 +173,18 @@ ngx_gravitee_post_handler(ngx_http_request_t *r,
 
     cln->handler = ngx_gravitee_post_cleanup;
     cln->data = ctx;
+
+    /* what the endpoint takes of the request: a key, a topic */
+
+    rc = ngx_gravitee_bind(r, glcf, &ctx->pub.binding, &error);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ngx_http_set_ctx(r, ctx, ngx_gravitee_module);
 
@@ -548,4 +561,7 @@ ngx_gravitee_post_cleanup(void *data)
         ngx_free(ctx->body);
         ctx->body = NULL;
     }
+
+    ngx_gravitee_unbind(ctx->glcf, ctx->pub.binding);
+    ctx->pub.binding = NULL;
 }

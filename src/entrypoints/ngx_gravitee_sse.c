@@ -409,6 +409,7 @@ ngx_gravitee_sse_stream_start(ngx_http_request_t *r,
     ngx_str_t *last_id)
 {
     ngx_int_t                  rc;
+    ngx_str_t                  error;
     ngx_gravitee_stream_t     *s;
     ngx_gravitee_sse_state_t  *st;
 
@@ -422,6 +423,16 @@ ngx_gravitee_sse_stream_start(ngx_http_request_t *r,
     }
 
     if (ngx_gravitee_stream_set_position(s, last_id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_gravitee_bind(r, glcf, &s->sub.binding, &error);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);
+    }
+
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -672,6 +683,7 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
 {
     size_t                   len;
     ngx_int_t                rc;
+    ngx_str_t                error;
     ngx_pool_cleanup_t      *cln;
     ngx_gravitee_sse_ctx_t  *ctx;
 
@@ -710,6 +722,16 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
     ctx->sub.data = ctx;
     ctx->sub.log = r->connection->log;
     ctx->sub.resume = *last_id;
+
+    rc = ngx_gravitee_bind(r, glcf, &ctx->sub.binding, &error);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     rc = ngx_gravitee_sse_send_header(r);
 
@@ -1142,6 +1164,9 @@ ngx_gravitee_sse_keep_cleanup(void *data)
             ngx_gravitee_message_unref(o->msg);
         }
     }
+
+    ngx_gravitee_unbind(ctx->glcf, ctx->sub.binding);
+    ctx->sub.binding = NULL;
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,
                   "gravitee sse closed: api=\"%V\" protocol=%V "

@@ -451,6 +451,18 @@ ngx_gravitee_websocket_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* what the endpoint takes of the handshake: kept with the stream */
+
+    rc = ngx_gravitee_bind(r, glcf, &s->sub.binding, &error);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ctx = ngx_gravitee_ws_ctx(s);
     ctx->conf = wcf;
 
@@ -1424,6 +1436,7 @@ ngx_gravitee_ws_publish(ngx_gravitee_stream_t *s)
     pub->done = ngx_gravitee_ws_published;
     pub->data = s;
     pub->log = s->connection->log;
+    pub->binding = s->sub.binding;
 
     rc = ngx_gravitee_publish(s->glcf, pub);
 
