@@ -18,7 +18,7 @@ SOURCES     := config $(shell find src -name '*.[ch]' 2>/dev/null)
 DEB_PACKAGES := nginx nginx-dev gcc make dpkg-dev libssl-dev libjansson-dev \
                 librdkafka-dev libpaho-mqtt-dev libtest-base-perl \
                 libprotocol-websocket-perl libio-socket-ssl-perl \
-                libwww-perl curl openssl procps chromium
+                libwww-perl curl openssl procps chromium kcat
 
 .PHONY: all deps demo test valgrind bench clean check-config
 
@@ -41,6 +41,16 @@ $(BUILD)/Makefile: config
 	        --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
 	        "$${NGX_CONF_FLAGS[@]}" \
 	        --add-dynamic-module=$(CURDIR) --builddir=$(BUILD)'
+
+# the Kafka-protocol broker of the Kafka suites, from librdkafka's mock
+# cluster (Debian has no Kafka); also by its name relative to here, e.g.
+# "make build/kafka-mock-broker".  Unused parameters are allowed, as in
+# NGINX's own build.
+$(sort $(BUILD)/kafka-mock-broker $(BUILD:$(CURDIR)/%=%)/kafka-mock-broker): \
+        t/broker/kafka-mock-broker.c
+	mkdir -p $(@D)
+	cc -O2 -Wall -Wextra -Wno-unused-parameter -Werror -o $@ $< \
+	    $$(pkg-config --cflags --libs rdkafka 2>/dev/null || echo -lrdkafka)
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -70,13 +80,13 @@ demo: deps
 	    -c $(CURDIR)/conf-examples/quickstart.conf
 
 test: deps
-	$(MAKE) all
+	$(MAKE) all $(BUILD)/kafka-mock-broker
 	PATH=/usr/sbin:$$PATH PERL5LIB=$(CURDIR)/t/lib \
 	TEST_NGINX_LOAD_MODULES=$(MODULE) \
 	    prove -r t/
 
 valgrind: deps
-	$(MAKE) all
+	$(MAKE) all $(BUILD)/kafka-mock-broker
 	$(MAKE) deps DEB_PACKAGES=valgrind
 	t/valgrind.sh $(MODULE)
 
@@ -88,3 +98,4 @@ bench: all
 
 clean:
 	rm -rf $(BUILD) t/servroot*
+

@@ -44,11 +44,12 @@
 #define NGX_GRAVITEE_KAFKA_LATEST       0
 #define NGX_GRAVITEE_KAFKA_EARLIEST     1
 
-/* a source lingers this long after its last subscriber */
-#define NGX_GRAVITEE_KAFKA_LINGER       30000
 
 /* readers per source: what a reconnect storm may cost */
 #define NGX_GRAVITEE_KAFKA_READERS      4
+
+/* a reader left without clients waits this long for the next ones */
+#define NGX_GRAVITEE_KAFKA_READER_IDLE  10000
 
 /* records taken from a queue per turn of the event loop */
 #define NGX_GRAVITEE_KAFKA_BATCH        256
@@ -87,6 +88,7 @@ typedef struct {
     ngx_flag_t                       encode_message_id;
     ngx_uint_t                       compression;
     ngx_msec_t                       publish_timeout;
+    ngx_msec_t                       linger;          /* consumer_linger */
 
     ngx_array_t                     *properties;      /* ngx_gravitee_pair_t,
                                                          from the location */
@@ -115,7 +117,7 @@ typedef struct {
  */
 
 struct ngx_gravitee_kafka_handle_s {
-    ngx_queue_t                      link;     /* dropping, at the exit */
+    ngx_queue_t                      link;     /* the worker's handles */
     rd_kafka_t                      *rk;
     rd_kafka_queue_t                *queue;    /* fetched records */
     rd_kafka_queue_t                *main;     /* logs, stats, reports */
@@ -208,6 +210,9 @@ struct ngx_gravitee_kafka_reader_s {
     int64_t                         *next;     /* where it reads, per
                                                   partition */
     int64_t                         *start;
+    ngx_event_t                      idle;     /* kept for a while, for the
+                                                  next client to catch up */
+    unsigned                         idling:1;
 };
 
 
@@ -230,6 +235,8 @@ typedef struct {
     ngx_uint_t                       pending;  /* records without report */
     ngx_event_t                      timer;    /* publish_timeout */
     rd_kafka_resp_err_t              err;
+    unsigned                         up:1;     /* a broker was up when it
+                                                  was made */
 } ngx_gravitee_kafka_pub_t;
 
 
@@ -318,6 +325,7 @@ static void ngx_gravitee_kafka_retry(ngx_event_t *ev);
 static void *ngx_gravitee_kafka_job_thread(void *data);
 static void ngx_gravitee_kafka_job_done(void *data);
 static void ngx_gravitee_kafka_job_free(ngx_gravitee_kafka_job_t *job);
+static void ngx_gravitee_kafka_parts_free(ngx_gravitee_kafka_parts_t *parts);
 static ngx_int_t ngx_gravitee_kafka_ready(ngx_gravitee_kafka_source_t *ks,
     ngx_gravitee_kafka_job_t *job);
 static ngx_int_t ngx_gravitee_kafka_grow(ngx_gravitee_kafka_source_t *ks,
@@ -359,6 +367,12 @@ static ngx_gravitee_kafka_reader_t *ngx_gravitee_kafka_reader_new(
 static void ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
     rd_kafka_message_t **rkm, size_t n);
 static void ngx_gravitee_kafka_reader_check(ngx_gravitee_kafka_reader_t *rd);
+static void ngx_gravitee_kafka_reader_retire(ngx_gravitee_kafka_reader_t *rd);
+static ngx_int_t ngx_gravitee_kafka_reader_reuse(
+    ngx_gravitee_kafka_reader_t *rd, int64_t *from);
+static ngx_int_t ngx_gravitee_kafka_reader_pause(
+    ngx_gravitee_kafka_reader_t *rd, ngx_uint_t pause);
+static void ngx_gravitee_kafka_reader_expire(ngx_event_t *ev);
 static void ngx_gravitee_kafka_reader_free(ngx_gravitee_kafka_reader_t *rd);
 static void ngx_gravitee_kafka_serve_waiting(ngx_gravitee_kafka_source_t *ks);
 static void ngx_gravitee_kafka_go_live(ngx_gravitee_kafka_source_t *ks,
@@ -462,6 +476,11 @@ static ngx_gravitee_param_t  ngx_gravitee_kafka_params[] = {
       offsetof(ngx_gravitee_kafka_conf_t, publish_timeout),
       NULL },
 
+    { ngx_string("consumer_linger"),
+      ngx_gravitee_param_msec,
+      offsetof(ngx_gravitee_kafka_conf_t, linger),
+      NULL },
+
       ngx_gravitee_null_param
 };
 
@@ -548,8 +567,8 @@ static ngx_uint_t  ngx_gravitee_kafka_exiting;
 static pthread_t   ngx_gravitee_kafka_loop;     /* the event loop's thread */
 
 static ngx_queue_t  ngx_gravitee_kafka_producers;
-static ngx_queue_t  ngx_gravitee_kafka_dropping = {
-    &ngx_gravitee_kafka_dropping, &ngx_gravitee_kafka_dropping
+static ngx_queue_t  ngx_gravitee_kafka_all = {
+    &ngx_gravitee_kafka_all, &ngx_gravitee_kafka_all
 };
 
 
@@ -655,6 +674,7 @@ ngx_gravitee_kafka_create_conf(ngx_conf_t *cf)
     kcf->encode_message_id = NGX_CONF_UNSET;
     kcf->compression = NGX_CONF_UNSET_UINT;
     kcf->publish_timeout = NGX_CONF_UNSET_MSEC;
+    kcf->linger = NGX_CONF_UNSET_MSEC;
 
     return kcf;
 }
@@ -675,6 +695,9 @@ ngx_gravitee_kafka_init_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(kcf->encode_message_id, 1);
     ngx_conf_init_uint_value(kcf->compression, 0);
     ngx_conf_init_msec_value(kcf->publish_timeout, 30000);
+
+    /* a poller that comes back finds the consumer still there */
+    ngx_conf_init_msec_value(kcf->linger, 30000);
 
     if (kcf->bootstrap.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -997,7 +1020,15 @@ ngx_gravitee_kafka_rdconf(ngx_gravitee_kafka_conf_t *kcf,
 
     } else if (rd_kafka_conf_set(rdconf, "enable.partition.eof", "false",
                                  errstr, size)
-               != RD_KAFKA_CONF_OK)
+                  != RD_KAFKA_CONF_OK
+               /*
+                * a consumer always starts at offsets it knows: one the
+                * broker no longer keeps goes to the earliest kept, so that
+                * nothing newer is skipped
+                */
+               || rd_kafka_conf_set(rdconf, "auto.offset.reset", "earliest",
+                                    errstr, size)
+                  != RD_KAFKA_CONF_OK)
     {
         goto failed;
     }
@@ -1115,7 +1146,7 @@ ngx_gravitee_kafka_subscribe(void *conf, ngx_gravitee_sub_t *sub)
     src = ngx_gravitee_source_get(&ngx_gravitee_kafka_source_ops,
                                   &kcf->consumer_key,
                                   sizeof(ngx_gravitee_kafka_source_t),
-                                  NGX_GRAVITEE_KAFKA_LINGER);
+                                  kcf->linger);
     if (src == NULL) {
         return NGX_ERROR;
     }
@@ -1204,7 +1235,7 @@ ngx_gravitee_kafka_unsubscribe(void *conf, ngx_gravitee_sub_t *sub)
         ngx_gravitee_kafka_sub_free(sub);
 
         if (rd && ngx_queue_empty(&rd->subs)) {
-            ngx_gravitee_kafka_reader_free(rd);
+            ngx_gravitee_kafka_reader_retire(rd);
             ngx_gravitee_kafka_serve_waiting(kcf->source);
         }
     }
@@ -1537,6 +1568,8 @@ ngx_gravitee_kafka_source_stop(ngx_gravitee_source_t *src)
         ks->next = NULL;
     }
 
+    ngx_gravitee_kafka_parts_free(&ks->parts);
+
     if (ks->scratch.data) {
         ngx_free(ks->scratch.data);
         ngx_str_null(&ks->scratch);
@@ -1825,13 +1858,7 @@ ngx_gravitee_kafka_job_free(ngx_gravitee_kafka_job_t *job)
         free(job->pattern);
     }
 
-    if (job->parts.topics) {
-        for (i = 0; i < job->parts.ntopics; i++) {
-            free(job->parts.topics[i].name);
-        }
-
-        free(job->parts.topics);
-    }
+    ngx_gravitee_kafka_parts_free(&job->parts);
 
     free(job->low);
     free(job->high);
@@ -1841,6 +1868,25 @@ ngx_gravitee_kafka_job_free(ngx_gravitee_kafka_job_t *job)
     }
 
     free(job);
+}
+
+
+/* the thread's malloc()s: free() them */
+
+static void
+ngx_gravitee_kafka_parts_free(ngx_gravitee_kafka_parts_t *parts)
+{
+    ngx_uint_t  i;
+
+    if (parts->topics) {
+        for (i = 0; i < parts->ntopics; i++) {
+            free(parts->topics[i].name);
+        }
+
+        free(parts->topics);
+    }
+
+    ngx_memzero(parts, sizeof(ngx_gravitee_kafka_parts_t));
 }
 
 
@@ -2399,13 +2445,20 @@ ngx_gravitee_kafka_catch_up(ngx_gravitee_kafka_source_t *ks,
 {
     ngx_uint_t                    i;
     ngx_queue_t                  *q;
-    ngx_gravitee_kafka_reader_t  *rd;
+    ngx_gravitee_kafka_reader_t  *rd, *idle;
+
+    idle = NULL;
 
     for (q = ngx_queue_head(&ks->readers);
          q != ngx_queue_sentinel(&ks->readers);
          q = ngx_queue_next(q))
     {
         rd = ngx_queue_data(q, ngx_gravitee_kafka_reader_t, queue);
+
+        if (rd->idling) {
+            idle = rd;
+            continue;
+        }
 
         for (i = 0; i < ks->parts.n; i++) {
             if (rd->next[i] > ksub->next[i]) {
@@ -2418,6 +2471,14 @@ ngx_gravitee_kafka_catch_up(ngx_gravitee_kafka_source_t *ks,
             ngx_queue_insert_tail(&rd->subs, &ksub->queue);
             return;
         }
+    }
+
+    /* a reader without clients is sent where this one starts */
+
+    if (idle && ngx_gravitee_kafka_reader_reuse(idle, ksub->next) == NGX_OK) {
+        ksub->reader = idle;
+        ngx_queue_insert_tail(&idle->subs, &ksub->queue);
+        return;
     }
 
     if (ks->nreaders < NGX_GRAVITEE_KAFKA_READERS) {
@@ -2457,6 +2518,11 @@ ngx_gravitee_kafka_reader_new(ngx_gravitee_kafka_source_t *ks, int64_t *from)
     rd->next = (int64_t *) (rd + 1);
     rd->start = rd->next + ks->parts.n + 1;
     ngx_queue_init(&rd->subs);
+
+    rd->idle.handler = ngx_gravitee_kafka_reader_expire;
+    rd->idle.data = rd;
+    rd->idle.log = ks->source.log;
+    rd->idle.cancelable = 1;
 
     ngx_memcpy(rd->next, from, ks->parts.n * sizeof(int64_t));
     ngx_memcpy(rd->start, from, ks->parts.n * sizeof(int64_t));
@@ -2518,6 +2584,15 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
 
     ngx_str_null(&none);
 
+    if (rd->idling) {
+        /* fetched before the pause */
+        for (i = 0; i < n; i++) {
+            rd_kafka_message_destroy(rkm[i]);
+        }
+
+        return;
+    }
+
     for (i = 0; i < n; i++) {
 
         if (ngx_gravitee_kafka_index(&ks->parts, rkm[i], &idx) != NGX_OK) {
@@ -2550,6 +2625,15 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
             ngx_gravitee_kafka_record_error(ks, rkm[i], "reader");
             rd_kafka_message_destroy(rkm[i]);
             continue;
+        }
+
+        if (rd->next[idx] == rd->start[idx] && o > rd->start[idx]) {
+            ngx_log_error(NGX_LOG_WARN, ks->source.log, 0,
+                          "kafka reader: \"%s\" [%D] resumes at offset %L, "
+                          "not %L: a position older than the broker keeps "
+                          "resumes at the earliest record kept",
+                          rd_kafka_topic_name(rkm[i]->rkt),
+                          rkm[i]->partition, o, rd->start[idx]);
         }
 
         rd->next[idx] = o + 1;
@@ -2627,8 +2711,8 @@ ngx_gravitee_kafka_reader_check(ngx_gravitee_kafka_reader_t *rd)
         }
     }
 
-    if (ngx_queue_empty(&rd->subs)) {
-        ngx_gravitee_kafka_reader_free(rd);
+    if (ngx_queue_empty(&rd->subs) && !rd->idling) {
+        ngx_gravitee_kafka_reader_retire(rd);
         ngx_gravitee_kafka_serve_waiting(ks);
     }
 }
@@ -2661,6 +2745,117 @@ ngx_gravitee_kafka_go_live(ngx_gravitee_kafka_source_t *ks,
 }
 
 
+/*
+ * A reader left without clients is paused and kept a while: the next
+ * client to catch up (a reconnecting browser, an HTTP GET paging with its
+ * cursor) is served without a new consumer and its connections.
+ */
+
+static void
+ngx_gravitee_kafka_reader_retire(ngx_gravitee_kafka_reader_t *rd)
+{
+    if (ngx_gravitee_kafka_reader_pause(rd, 1) != NGX_OK) {
+        ngx_gravitee_kafka_reader_free(rd);
+        return;
+    }
+
+    rd->idling = 1;
+    ngx_add_timer(&rd->idle, NGX_GRAVITEE_KAFKA_READER_IDLE);
+}
+
+
+static ngx_int_t
+ngx_gravitee_kafka_reader_reuse(ngx_gravitee_kafka_reader_t *rd,
+    int64_t *from)
+{
+    ngx_uint_t                    t, p, k;
+    rd_kafka_resp_err_t           err;
+    ngx_gravitee_kafka_topic_t   *topic;
+    ngx_gravitee_kafka_source_t  *ks;
+
+    ks = rd->source;
+
+    for (t = 0; t < ks->parts.ntopics && t < rd->handle->nrkts; t++) {
+        topic = &ks->parts.topics[t];
+
+        for (p = 0; p < topic->npartitions; p++) {
+            k = topic->first + p;
+
+            /* asynchronous: a timeout of 0 does not wait */
+            err = rd_kafka_seek(rd->handle->rkts[t], (int32_t) p, from[k], 0);
+
+            if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                ngx_log_error(NGX_LOG_ERR, ks->source.log, 0,
+                              "kafka reader: seeking \"%s\" [%ui] failed: %s",
+                              topic->name, p, rd_kafka_err2str(err));
+                return NGX_ERROR;
+            }
+
+            rd->next[k] = from[k];
+            rd->start[k] = from[k];
+        }
+    }
+
+    if (ngx_gravitee_kafka_reader_pause(rd, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (rd->idle.timer_set) {
+        ngx_del_timer(&rd->idle);
+    }
+
+    rd->idling = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ks->source.log, 0,
+                   "kafka reader %p reused", rd->handle->rk);
+
+    return NGX_OK;
+}
+
+
+/* rd_kafka_pause_partitions() and its resume only queue work: no wait */
+
+static ngx_int_t
+ngx_gravitee_kafka_reader_pause(ngx_gravitee_kafka_reader_t *rd,
+    ngx_uint_t pause)
+{
+    ngx_uint_t                         t, p;
+    rd_kafka_resp_err_t                err;
+    ngx_gravitee_kafka_topic_t        *topic;
+    ngx_gravitee_kafka_source_t       *ks;
+    rd_kafka_topic_partition_list_t   *list;
+
+    ks = rd->source;
+
+    list = rd_kafka_topic_partition_list_new((int) ks->parts.n);
+
+    for (t = 0; t < ks->parts.ntopics; t++) {
+        topic = &ks->parts.topics[t];
+
+        for (p = 0; p < topic->npartitions; p++) {
+            (void) rd_kafka_topic_partition_list_add(list, topic->name,
+                                                     (int32_t) p);
+        }
+    }
+
+    err = pause ? rd_kafka_pause_partitions(rd->handle->rk, list)
+                : rd_kafka_resume_partitions(rd->handle->rk, list);
+
+    rd_kafka_topic_partition_list_destroy(list);
+
+    return (err == RD_KAFKA_RESP_ERR_NO_ERROR) ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_gravitee_kafka_reader_expire(ngx_event_t *ev)
+{
+    ngx_gravitee_kafka_reader_t *rd = ev->data;
+
+    ngx_gravitee_kafka_reader_free(rd);
+}
+
+
 static void
 ngx_gravitee_kafka_reader_free(ngx_gravitee_kafka_reader_t *rd)
 {
@@ -2679,6 +2874,10 @@ ngx_gravitee_kafka_reader_free(ngx_gravitee_kafka_reader_t *rd)
         ngx_queue_remove(q);
         ksub->reader = NULL;
         ngx_queue_insert_tail(&ks->waiting, q);
+    }
+
+    if (rd->idle.timer_set) {
+        ngx_del_timer(&rd->idle);
     }
 
     ngx_queue_remove(&rd->queue);
@@ -2704,9 +2903,7 @@ ngx_gravitee_kafka_serve_waiting(ngx_gravitee_kafka_source_t *ks)
         return;
     }
 
-    while (!ngx_queue_empty(&ks->waiting)
-           && ks->nreaders < NGX_GRAVITEE_KAFKA_READERS)
-    {
+    while (!ngx_queue_empty(&ks->waiting)) {
         q = ngx_queue_head(&ks->waiting);
         ksub = ngx_queue_data(q, ngx_gravitee_kafka_sub_t, queue);
         ngx_queue_remove(q);
@@ -2756,15 +2953,14 @@ ngx_gravitee_kafka_handle_new(ngx_gravitee_kafka_conf_t *kcf,
                                                          : "consumer"),
                        ngx_pid, ++ngx_gravitee_kafka_handles);
 
+    /* a reader learns of a partition's end: its clients are past it */
+
     if (rd_kafka_conf_set(rdconf, "client.id", id, errstr, sizeof(errstr))
            != RD_KAFKA_CONF_OK
         || (earliest
-            && (rd_kafka_conf_set(rdconf, "auto.offset.reset", "earliest",
-                                  errstr, sizeof(errstr))
-                   != RD_KAFKA_CONF_OK
-                || rd_kafka_conf_set(rdconf, "enable.partition.eof", "true",
-                                     errstr, sizeof(errstr))
-                   != RD_KAFKA_CONF_OK)))
+            && rd_kafka_conf_set(rdconf, "enable.partition.eof", "true",
+                                 errstr, sizeof(errstr))
+               != RD_KAFKA_CONF_OK))
     {
         ngx_log_error(NGX_LOG_ERR, log, 0, "kafka: %s", errstr);
         rd_kafka_conf_destroy(rdconf);
@@ -2787,6 +2983,8 @@ ngx_gravitee_kafka_handle_new(ngx_gravitee_kafka_conf_t *kcf,
     h->owner = owner;
     h->refs = 1;
 
+    ngx_queue_insert_tail(&ngx_gravitee_kafka_all, &h->link);
+
     h->drop.handler = ngx_gravitee_kafka_handle_drop;
     h->drop.data = h;
     h->drop.log = ngx_cycle->log;
@@ -2794,7 +2992,9 @@ ngx_gravitee_kafka_handle_new(ngx_gravitee_kafka_conf_t *kcf,
     h->wakeup.handler = ngx_gravitee_kafka_handle_wake;
     h->wakeup.data = h;
 
-    if (ngx_gravitee_wakeup_open(&h->wakeup, log) != NGX_OK) {
+    /* the handle outlives the client it was made for: the cycle's log */
+
+    if (ngx_gravitee_wakeup_open(&h->wakeup, ngx_cycle->log) != NGX_OK) {
         goto failed;
     }
 
@@ -2813,6 +3013,12 @@ ngx_gravitee_kafka_handle_new(ngx_gravitee_kafka_conf_t *kcf,
         rd_kafka_queue_io_event_enable(h->queue, h->wakeup.fd, &one,
                                        sizeof(one));
     }
+
+    /*
+     * librdkafka writes the fd when a queue stops being empty: what it
+     * queued before (logs of rd_kafka_new) is drained once, now
+     */
+    ngx_gravitee_wakeup_post(&h->wakeup);
 
     return h;
 
@@ -2886,7 +3092,6 @@ ngx_gravitee_kafka_handle_unref(ngx_gravitee_kafka_handle_t *h)
         return;
     }
 
-    ngx_queue_insert_tail(&ngx_gravitee_kafka_dropping, &h->link);
     ngx_post_event(&h->drop, &ngx_posted_events);
 }
 
@@ -3652,6 +3857,7 @@ ngx_gravitee_kafka_publish(void *conf, ngx_gravitee_pub_t *pub)
     kp->msg = ngx_gravitee_message_ref(pub->msg);
     kp->handle = prod->handle;
     kp->handle->refs++;
+    kp->up = prod->handle->up;
 
     b = pub->binding;
 
@@ -3847,7 +4053,12 @@ ngx_gravitee_kafka_pub_outcome(ngx_gravitee_kafka_pub_t *kp,
     if (err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT
         || err == RD_KAFKA_RESP_ERR__TIMED_OUT)
     {
-        if (kp->handle->up) {
+        /*
+         * a request that timed out takes the connection down with it: the
+         * brokers were reachable if they were when the record was made
+         */
+
+        if (kp->up || kp->handle->up) {
             pub->status = NGX_HTTP_GATEWAY_TIME_OUT;
             ngx_str_set(&pub->error, "Kafka did not acknowledge the record "
                                      "within publish_timeout");
@@ -3983,7 +4194,8 @@ ngx_gravitee_kafka_producer(ngx_gravitee_kafka_conf_t *kcf, ngx_log_t *log)
 static void
 ngx_gravitee_kafka_exit_process(ngx_cycle_t *cycle, void *conf)
 {
-    ngx_queue_t                    *q;
+    ngx_uint_t                      i;
+    ngx_queue_t                    *q, *next;
     struct timespec                 ts;
     ngx_gravitee_kafka_handle_t    *h;
     ngx_gravitee_kafka_producer_t  *prod;
@@ -4005,8 +4217,15 @@ ngx_gravitee_kafka_exit_process(ngx_cycle_t *cycle, void *conf)
                                   | RD_KAFKA_PURGE_F_INFLIGHT
                                   | RD_KAFKA_PURGE_F_NON_BLOCKING);
 
+            /* the reports of what was purged free their records */
+
+            for (i = 0; i < 50 && rd_kafka_outq_len(prod->handle->rk); i++)
+            {
+                (void) rd_kafka_poll(prod->handle->rk, 100);
+            }
+
             while (rd_kafka_poll(prod->handle->rk, 0) > 0) {
-                /* the reports of what was purged free their records */
+                /* void */
             }
 
             prod->handle->owner = NULL;
@@ -4033,10 +4252,27 @@ ngx_gravitee_kafka_exit_process(ngx_cycle_t *cycle, void *conf)
 
     /* handles dropped but not yet destroyed: their events will not run */
 
-    while (!ngx_queue_empty(&ngx_gravitee_kafka_dropping)) {
-        q = ngx_queue_head(&ngx_gravitee_kafka_dropping);
+    /*
+     * what nothing refers to goes now; a handle whose records some client
+     * still holds at the exit keeps librdkafka's memory, not its fd
+     */
+
+    for (q = ngx_queue_head(&ngx_gravitee_kafka_all);
+         q != ngx_queue_sentinel(&ngx_gravitee_kafka_all);
+         q = next)
+    {
+        next = ngx_queue_next(q);
         h = ngx_queue_data(q, ngx_gravitee_kafka_handle_t, link);
 
-        ngx_gravitee_kafka_handle_drop(&h->drop);
+        if (h->refs == 0) {
+            ngx_gravitee_kafka_handle_drop(&h->drop);
+            continue;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                       "kafka %s: %ui references at the exit",
+                       rd_kafka_name(h->rk), h->refs);
+
+        ngx_gravitee_wakeup_close(&h->wakeup);
     }
 }

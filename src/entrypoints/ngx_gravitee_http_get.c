@@ -914,8 +914,9 @@ ngx_gravitee_get_cleanup(void *data)
 
 /*
  * The broker could not be reached at the end of the window: nothing
- * collected is a 503 (with Retry-After), as a POST's would be; what was
- * collected is answered with the reference's error after it.
+ * collected is a 503 (with Retry-After), as a POST's would be, answered
+ * here; what was collected is answered with the reference's error after
+ * it (NGX_DECLINED: the batch goes on).
  */
 
 static ngx_int_t
@@ -939,7 +940,7 @@ ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx)
         ctx->error = ngx_gravitee_message_error(r->connection->log, &text,
                                                 &key,
                                                 NGX_HTTP_SERVICE_UNAVAILABLE);
-        return ctx->error ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ctx->error ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -966,7 +967,9 @@ ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx)
 
     if (ctx->down && ctx->error == NULL) {
         rc = ngx_gravitee_get_unreachable(ctx);
-        if (rc != NGX_OK) {
+
+        if (rc != NGX_DECLINED) {
+            /* the 503, answered */
             return rc;
         }
     }

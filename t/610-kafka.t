@@ -1,0 +1,658 @@
+# The Kafka endpoint against a Kafka-protocol broker of the suite's own
+# (librdkafka's mock cluster, t/broker), checked from outside with kcat:
+# records reach HTTP GET, SSE and WebSocket clients; POSTs become records;
+# cursors and Last-Event-ID resume exactly over several partitions while
+# producing goes on; one consumer per worker; faults; reload.
+
+use strict;
+use warnings;
+use Test::More;
+use IO::Select;
+use JSON::PP;
+use MIME::Base64 qw(decode_base64 encode_base64);
+use Time::HiRes qw(sleep time);
+use POSIX ();
+use lib 't/lib';
+use GraviteeTest;
+use KafkaTest;
+
+my %where = $ENV{TEST_NGINX_SERVROOT}
+            ? (servroot => "$ENV{TEST_NGINX_SERVROOT}_610") : ();
+
+my $k = start_kafka(brokers => 1);
+create_topic($k, 'orders', 3);
+create_topic($k, 'pages', 3);
+create_topic($k, 'other', 1);
+create_topic($k, 'keep', 2);
+create_topic($k, 'pat-a', 1);
+create_topic($k, 'pat-b', 2);
+$ENV{TEST_NGINX_KAFKA} = $k->{bootstrap};
+
+# the mock answers an empty fetch after fetch.wait.max.ms: kept short here
+my $props = <<'_EOP_';
+            message_proxy_kafka_property fetch.wait.max.ms 20;
+            message_proxy_kafka_property reconnect.backoff.max.ms 500;
+_EOP_
+
+my $conf = <<"_EOC_";
+    server {
+        listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;
+
+        location /status { stub_status; }
+        location /other  { return 200 "other\\n"; }
+
+        location /orders {
+            message_proxy_entrypoint http-get messages_limit_duration=1500ms
+                                     headers_in_payload=on
+                                     metadata_in_payload=on;
+            message_proxy_entrypoint sse retry=1s heartbeat_interval=2s;
+            message_proxy_entrypoint websocket ping_interval=0;
+            message_proxy_entrypoint http-post request_headers_to_message=on;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=orders publish_timeout=2s
+                                   key=\$http_x_order_id;
+$props
+        }
+
+        location /orders-too {
+            message_proxy_entrypoint sse retry=1s;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=orders publish_timeout=2s
+                                   key=\$http_x_order_id;
+$props
+        }
+
+        location /pages {
+            message_proxy_entrypoint http-get messages_limit_duration=300ms;
+            message_proxy_entrypoint sse retry=1s heartbeat_interval=2s;
+            message_proxy_entrypoint websocket ping_interval=0;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=pages;
+$props
+        }
+
+        location /keep {
+            message_proxy_entrypoint http-get messages_limit_duration=2s;
+            message_proxy_entrypoint sse retry=1s heartbeat_interval=2s;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=keep;
+$props
+        }
+
+        location /pattern {
+            message_proxy_entrypoint sse retry=1s;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topic_pattern=^pat-.*
+                                   consumer_linger=500ms;
+$props
+        }
+
+        location /dyn {
+            message_proxy_entrypoint http-post;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=other produce_topics=other,o-\$arg_r;
+$props
+        }
+    }
+_EOC_
+
+my $ngx = start_nginx($conf, %where);
+my $port = $ngx->{port};
+
+# --- small clients -----------------------------------------------------------
+
+sub http {
+    my ($req, $timeout) = @_;
+    my $s = tcp_connect($port);
+    print $s $req;
+    my $r = read_until($s, undef, $timeout // 5);
+    close $s;
+    return $r;
+}
+
+sub get_json {
+    my ($path) = @_;
+    my $r = http("GET $path HTTP/1.0\r\nHost: localhost\r\n"
+                 . "Accept: application/json\r\n\r\n");
+    my ($head, $body) = split /\r\n\r\n/, $r, 2;
+    return ($head, $body // '');
+}
+
+sub post {
+    my ($path, $body, @h) = @_;
+    return http("POST $path HTTP/1.0\r\nHost: localhost\r\nAccept: application/json\r\n"
+                . join('', map { "$_\r\n" } @h)
+                . "Content-Length: " . length($body) . "\r\n\r\n$body");
+}
+
+sub sse_open {
+    my ($path, $last) = @_;
+    my $s = tcp_connect($port);
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
+             . (defined $last ? "Last-Event-ID: $last\r\n" : '') . "\r\n";
+    return { sock => $s, buf => '' };
+}
+
+# the events read so far: [id, data]
+sub sse_events {
+    my ($c, $secs, $until) = @_;
+    my $sel = IO::Select->new($c->{sock});
+    my $deadline = time + $secs;
+    my @ev;
+    while (1) {
+        @ev = ();
+        my $b = $c->{buf};
+        $b =~ s/\A.*?\r\n\r\n//s;
+        while ($b =~ /^id: (\S+)\nevent: message\n((?:data: [^\n]*\n)+)\n/mg) {
+            my ($id, $d) = ($1, $2);
+            $d =~ s/^data: //mg;
+            chomp $d;
+            push @ev, [$id, $d];
+        }
+        last if $until && $until->(\@ev);
+        my $left = $deadline - time;
+        last if $left <= 0;
+        next unless $sel->can_read($left > 0.05 ? 0.05 : $left);
+        my $n = sysread($c->{sock}, my $chunk, 65536);
+        last unless $n;
+        $c->{buf} .= $chunk;
+    }
+    return @ev;
+}
+
+sub ws_open {
+    my ($path) = @_;
+    my $s = tcp_connect($port);
+    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+             . "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    my $h = read_until($s, qr/\r\n\r\n/);
+    return ($s, $h);
+}
+
+sub decode_position {
+    my ($p) = @_;
+    my %o;
+    for my $t (split /;/, decode_base64($p)) {
+        my ($topic, $parts) = split /\@/, $t, 2;
+        for (split /,/, $parts) {
+            my ($pt, $off) = split /#/;
+            $o{"$topic\@$pt"} = $off;
+        }
+    }
+    return \%o;
+}
+
+sub worker_broker_connections {
+    my ($pid) = @_;
+    my %ports = map { (split /:/)[1] => 1 } split /,/, $k->{bootstrap};
+    my %inodes;
+    for my $fd (glob "/proc/$pid/fd/*") {
+        my $l = readlink($fd) // '';
+        $inodes{$1} = 1 if $l =~ /^socket:\[(\d+)\]/;
+    }
+    my $n = 0;
+    open my $in, '<', '/proc/net/tcp' or return -1;
+    while (<$in>) {
+        my @f = split;
+        next unless @f > 9 && $f[3] eq '01';             # ESTABLISHED
+        my $rport = hex((split /:/, $f[2])[1]);
+        $n++ if $ports{$rport} && $inodes{$f[9]};
+    }
+    return $n;
+}
+
+# --- records reach every entrypoint ---------------------------------------
+
+{
+    my $sse = sse_open('/orders');
+    my ($ws, $wh) = ws_open('/orders');
+    like($wh, qr{^HTTP/1.1 101}, 'WebSocket handshake');
+
+    my $gs = tcp_connect($port);
+    print $gs "GET /orders HTTP/1.0\r\nHost: localhost\r\nAccept: application/json\r\n\r\n";
+
+    sleep 0.5;
+    kcat_produce($k, 'orders', [
+        { value => 'first', key => 'k1', partition => 0,
+          headers => ['X-Trace' => 'abc'] },
+        { value => 'second', key => 'k2', partition => 1 },
+        { value => 'third', partition => 2 },
+    ]);
+
+    my $r = read_until($gs, undef, 4);
+    my ($head, $body) = split /\r\n\r\n/, $r, 2;
+    like($head, qr{^HTTP/1.1 200}, 'GET: 200');
+    my $j = eval { decode_json($body) } // {};
+    my @items = @{ $j->{items} // [] };
+    is(scalar @items, 3, 'GET: the three records produced in its window');
+    my ($first) = grep { $_->{content} eq 'first' } @items;
+    is(decode_base64($first->{id} // ''), 'orders@0#0',
+       'GET: the id is base64 of topic@partition#offset');
+    is($first->{metadata}{key}, 'k1', 'GET: the key is metadata');
+    is($first->{metadata}{topic}, 'orders', 'GET: topic');
+    is($first->{metadata}{partition}, '0', 'GET: partition');
+    is($first->{metadata}{offset}, '0', 'GET: offset');
+    like($first->{metadata}{sourceTimestamp} // '', qr/^\d{13}$/,
+         'GET: sourceTimestamp is the record timestamp');
+    is_deeply($first->{headers}, { 'X-Trace' => ['abc'] },
+              'GET: record headers are headers');
+    my $cur = decode_position($j->{pagination}{nextCursor} // '');
+    is_deeply($cur, { 'orders@0' => 0, 'orders@1' => 0, 'orders@2' => 0 },
+              'GET: nextCursor names every partition, at the last offset got');
+
+    my @ev = sse_events($sse, 3, sub { @{ $_[0] } >= 3 });
+    is_deeply([sort map { $_->[1] } @ev], [qw(first second third)],
+              'SSE: the three records')
+        or diag($sse->{buf});
+    is_deeply(decode_position($ev[-1][0]),
+              { 'orders@0' => 0, 'orders@1' => 0, 'orders@2' => 0 },
+              'SSE: the last id is the whole position');
+    is(decode_position($ev[0][0])->{'orders@1'} // '', '-1',
+       'SSE: an id names partitions not delivered from yet with -1');
+
+    my @frames;
+    while (@frames < 3) {
+        my $f = ws_read_frame($ws, 3) or last;
+        push @frames, $f->{payload} if $f->{opcode} == 1;
+    }
+    is_deeply([sort @frames], [qw(first second third)],
+              'WebSocket: the three records, as text frames');
+
+    close $_ for $sse->{sock}, $ws;
+}
+
+# --- an empty batch still says where the client stands ------------------------
+
+{
+    my ($head, $body) = get_json('/orders?limit=5');
+    like($body, qr/^\{"items":\[\],"pagination":\{"nextCursor":"[^"]+","limit":"5"\}\}$/,
+         'GET: no items, a cursor all the same');
+    my ($cursor) = $body =~ /"nextCursor":"([^"]+)"/;
+    is_deeply(decode_position($cursor),
+              { 'orders@0' => 0, 'orders@1' => 0, 'orders@2' => 0 },
+              'GET: the cursor of an empty batch is the offset before the next record');
+}
+
+# --- publishing ------------------------------------------------------------
+
+{
+    my $r = post('/orders', 'posted body', 'X-Order-Id: order-42', 'X-Extra: yes');
+    like($r, qr{^HTTP/1.1 202}, 'POST: 202 once the broker has it');
+
+    my @rec = grep { ($_->{value} // '') eq 'posted body' }
+              kcat_consume($k, 'orders');
+    is(scalar @rec, 1, 'POST: one record');
+    is($rec[0]{key}, 'order-42', 'POST: key=$http_x_order_id is the key');
+    my %h = @{ $rec[0]{headers} // [] };
+    is($h{'X-Extra'}, 'yes', 'POST: request headers are record headers');
+
+    my ($ws) = ws_open('/orders');
+    print $ws ws_frame(1, 'from websocket');
+    sleep 1;
+    my @w = grep { ($_->{value} // '') eq 'from websocket' }
+            kcat_consume($k, 'orders');
+    is(scalar @w, 1, 'WebSocket: a message becomes a record');
+    close $ws;
+
+    $r = post('/dyn?r=eu', 'to two topics');
+    like($r, qr{^HTTP/1.1 202}, 'produce_topics: 202');
+    is(scalar(grep { ($_->{value} // '') eq 'to two topics' }
+                   kcat_consume($k, 'o-eu')), 1,
+       'produce_topics with a variable: the record is on o-eu');
+    is(scalar(grep { ($_->{value} // '') eq 'to two topics' }
+                   kcat_consume($k, 'other')), 1, 'and on other');
+
+    $r = post('/dyn?r=bad%20name', 'x');
+    like($r, qr{^HTTP/1.1 400.*"message":"\\"o-bad%20name\\" is not a valid Kafka topic name"}s,
+         'produce_topics: a value that is not a topic name is a 400');
+}
+
+# --- exact paging over three partitions while producing goes on ---------------
+
+{
+    my $total = 90;
+    my $pid = fork;
+    if ($pid == 0) {
+        for my $i (1 .. $total) {
+            kcat_produce($k, 'pages', [{ value => "p$i", partition => $i % 3 }]);
+            sleep 0.01;
+        }
+        POSIX::_exit(0);
+    }
+
+    my (%seen, @order, $dups);
+    my $cursor = '';
+    my $deadline = time + 40;
+    while (keys %seen < $total && time < $deadline) {
+        my ($head, $body) = get_json('/pages?limit=7'
+                                     . ($cursor ne '' ? "&cursor=$cursor" : ''));
+        my $j = eval { decode_json($body) } or next;
+        for (@{ $j->{items} }) {
+            $dups++ if $seen{ $_->{content} }++;
+            push @order, $_->{content};
+        }
+        $cursor = $j->{pagination}{nextCursor} // $cursor;
+    }
+    waitpid $pid, 0;
+
+    is(scalar(keys %seen), $total, "paging: every one of $total records seen");
+    ok(!$dups, 'paging: none twice');
+
+    # within a partition, in order
+    my %last;
+    my $ordered = 1;
+    for my $v (@order) {
+        my ($i) = $v =~ /(\d+)/;
+        my $p = $i % 3;
+        $ordered = 0 if defined $last{$p} && $last{$p} > $i;
+        $last{$p} = $i;
+    }
+    ok($ordered, 'paging: each partition in order');
+}
+
+# --- SSE reconnects with Last-Event-ID: nothing lost, nothing twice -----------
+
+{
+    my $total = 60;
+    my $first = sse_open('/pages');
+    sleep 0.5;
+
+    my $pid = fork;
+    if ($pid == 0) {
+        for my $i (1 .. $total) {
+            kcat_produce($k, 'pages', [{ value => "s$i", partition => $i % 3 }]);
+            sleep 0.02;
+        }
+        POSIX::_exit(0);
+    }
+
+    my %seen;
+    my $dups = 0;
+    my $c = $first;
+    my $last;
+    my $rounds = 0;
+    my $deadline = time + 40;
+    while (keys %seen < $total && time < $deadline) {
+        my @ev = sse_events($c, 1);
+        for (@ev) {
+            next unless $_->[1] =~ /^s\d+$/;
+            $dups++ if $seen{ $_->[1] }++;
+            $last = $_->[0];
+        }
+        close $c->{sock};
+        $rounds++;
+
+        # away a little, as a browser is: records come meanwhile
+        sleep 0.3;
+        $c = sse_open('/pages', $last);
+    }
+    close $c->{sock};
+    waitpid $pid, 0;
+
+    is(scalar(keys %seen), $total,
+       "SSE: every record through $rounds reconnections");
+    is($dups, 0, 'SSE: none twice');
+    ok(wait_for_error_log($ngx, qr/kafka reader \S+ started to catch clients up/, 1),
+       'SSE: a reader caught the reconnecting client up');
+}
+
+# --- WebSocket ?cursor= -----------------------------------------------------
+
+{
+    my ($head, $body) = get_json('/orders?limit=1');
+    my ($cursor) = $body =~ /"nextCursor":"([^"]+)"/;
+    my $from = decode_position($cursor);
+
+    kcat_produce($k, 'orders', [{ value => 'missed while away', partition => 1 }]);
+
+    my ($ws, $h) = ws_open("/orders?cursor=$cursor");
+    like($h, qr{^HTTP/1.1 101}, 'WebSocket ?cursor=: handshake');
+    my @got;
+    while (my $f = ws_read_frame($ws, 2)) {
+        push @got, $f->{payload} if $f->{opcode} == 1;
+        last if grep { $_ eq 'missed while away' } @got;
+    }
+    ok(grep({ $_ eq 'missed while away' } @got),
+       'WebSocket ?cursor=: a record produced before connecting, after the cursor');
+    close $ws;
+
+    my $s = tcp_connect($port);
+    print $s "GET /orders?cursor=bm90IGEgY3Vyc29y HTTP/1.1\r\nHost: localhost\r\n"
+             . "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAccept: application/json\r\n\r\n";
+    like(read_until($s, undef, 2), qr{^HTTP/1.1 400.*Invalid cursor}s,
+         'WebSocket: a malformed cursor is a 400 before the upgrade');
+
+    ($head) = get_json('/orders?cursor=' . encode_base64('nope@0#1', ''));
+    like($head, qr{^HTTP/1.1 400}, 'GET: a cursor naming a topic not read here is a 400');
+}
+
+# --- one consumer per worker, whatever the number of clients -----------------
+
+{
+    my ($worker) = worker_pids($ngx);
+    my @few = map { sse_open('/orders') } 1;
+    sleep 1;
+    my $one = worker_broker_connections($worker);
+
+    my @many = map { sse_open('/orders') } 1 .. 150;
+    push @many, map { sse_open('/orders-too') } 1 .. 150;
+    sleep 1.5;
+    my $three_hundred = worker_broker_connections($worker);
+
+    diag("broker connections of the worker: $one with 1 subscriber, "
+         . "$three_hundred with 301");
+    cmp_ok($one, '>', 0, 'the worker is connected to the broker');
+    cmp_ok($three_hundred, '<=', $one + 1,
+           '301 subscribers, two locations: the same few connections');
+
+    kcat_produce($k, 'orders', [{ value => 'to everyone', partition => 2 }]);
+    my $got = 0;
+    for my $c (@few, @many) {
+        $got++ if grep { $_->[1] eq 'to everyone' }
+                  sse_events($c, 3, sub { grep { $_->[1] eq 'to everyone' } @{ $_[0] } });
+    }
+    is($got, 301, 'every one of them gets the record');
+    close $_->{sock} for @few, @many;
+}
+
+# --- a resume position older than the broker keeps ---------------------------
+
+{
+    my ($head, $body) = get_json('/keep?limit=1');
+    my ($cursor) = $body =~ /"nextCursor":"([^"]+)"/;
+
+    # the live stream moves on, then the broker forgets partition 0
+    my $sse = sse_open('/keep');
+    sleep 0.5;
+    kcat_produce($k, 'keep', [{ value => 'before the forgetting', partition => 0 }]);
+    sse_events($sse, 3, sub { grep { $_->[1] eq 'before the forgetting' } @{ $_[0] } });
+    my ($low, $high) = kafka_forget($k, 'keep', 0);
+    kcat_produce($k, 'keep', [{ value => 'after the forgetting', partition => 0 }]);
+
+    ok(grep({ $_->[1] eq 'after the forgetting' }
+            sse_events($sse, 5, sub { grep { $_->[1] eq 'after the forgetting' } @{ $_[0] } })),
+       'the live stream goes on at the earliest record kept');
+    close $sse->{sock};
+
+    my $off = error_log_size($ngx);
+    my @got;
+    for (1 .. 10) {
+        ($head, $body) = get_json("/keep?cursor=$cursor&limit=1");
+        my $j = eval { decode_json($body) } or next;
+        push @got, map { $_->{content} } @{ $j->{items} };
+        last if grep { $_ eq 'after the forgetting' } @got;
+        $cursor = $j->{pagination}{nextCursor} // $cursor;
+    }
+    ok(grep({ $_ eq 'after the forgetting' } @got),
+       'an old position resumes at the earliest record kept');
+    ok(!grep({ $_ eq 'before the forgetting' } @got), 'nothing forgotten comes back');
+    ok(wait_for_error_log($ngx, qr/\[warn\].*older than the broker keeps/, 2, $off),
+       'with a warning in the log');
+}
+
+# --- faults: every broker down ---------------------------------------------
+
+{
+    my $sse = sse_open('/orders');
+    sleep 0.5;
+    broker_down($k, 1);
+    sleep 2;
+
+    my $worst = 0;
+    for (1 .. 10) {
+        my $t0 = time;
+        my $r = http("GET /other HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        my $dt = time - $t0;
+        $worst = $dt if $dt > $worst;
+        die "no answer" unless $r =~ /other/;
+    }
+    cmp_ok($worst, '<', 0.1, sprintf 'brokers down: another location answers '
+                                   . 'within 100 ms (%.1f ms)', $worst * 1000);
+
+    my ($head, $body) = get_json('/orders');
+    like($head, qr{^HTTP/1.1 503}, 'brokers down: an empty GET is a 503');
+    like($head, qr{\r\nRetry-After: \d+}, 'with Retry-After');
+    like($body, qr/"message":"Endpoint connection closed"/, 'and the JSON body');
+
+    my $t0 = time;
+    my $r = post('/orders', 'while down');
+    like($r, qr{^HTTP/1.1 503.*\r\nRetry-After: \d+.*"message":"No Kafka broker could be reached"}s,
+         'brokers down: a POST is a 503 with Retry-After');
+    cmp_ok(time - $t0, '<', 4, 'after publish_timeout');
+
+    broker_up($k, 1);
+    sleep 3;
+    kcat_produce($k, 'orders', [{ value => 'after the return', partition => 0 }]);
+    ok(grep({ $_->[1] eq 'after the return' }
+            sse_events($sse, 5, sub { grep { $_->[1] eq 'after the return' } @{ $_[0] } })),
+       'brokers back: the SSE client that stayed gets what is produced after');
+    close $sse->{sock};
+}
+
+# --- the broker refuses, the broker is slow ------------------------------------
+
+{
+    # the producer is connected again after the faults above
+    my $r = '';
+    for (1 .. 10) {
+        $r = post('/orders', 'warm');
+        last if $r =~ m{^HTTP/1.1 202};
+    }
+    like($r, qr{^HTTP/1.1 202}, 'the producer is back');
+
+    kafka_cmd($k, 'rtt 1 4000');
+    sleep 0.5;
+    $r = post('/orders', 'too slow');
+    like($r, qr{^HTTP/1.1 504.*"http_status_code":504}s,
+         'no delivery report within publish_timeout is a 504');
+    kafka_cmd($k, 'rtt 1 0');
+    sleep 4.5;
+
+    kafka_cmd($k, 'errors Produce TOPIC_AUTHORIZATION_FAILED');
+    $r = post('/orders', 'refused');
+    like($r, qr{^HTTP/1.1 502.*"message":"Broker: Topic authorization failed","http_status_code":502}s,
+         'a record the broker refuses is a 502, with its reason');
+    kafka_cmd($k, 'errors Produce');
+}
+
+# --- topic_pattern; a consumer that stops leaves no thread, no fd ------------
+
+{
+    my ($worker) = worker_pids($ngx);
+    my $threads = sub { scalar(my @t = glob "/proc/$worker/task/*") };
+    my $fds = sub { scalar(my @f = glob "/proc/$worker/fd/*") };
+    my ($t0, $f0) = ($threads->(), $fds->());
+
+    my $c = sse_open('/pattern');
+    sleep 1.5;
+    cmp_ok($threads->(), '>', $t0, 'topic_pattern: a consumer with its threads');
+    kcat_produce($k, 'pat-a', ['from a']);
+    kcat_produce($k, 'pat-b', [{ value => 'from b', partition => 1 }]);
+    my @ev = sse_events($c, 4, sub { @{ $_[0] } >= 2 });
+    is_deeply([sort map { $_->[1] } @ev], ['from a', 'from b'],
+              'topic_pattern: records of every matching topic');
+    is_deeply(decode_position($ev[-1][0]),
+              { 'pat-a@0' => 0, 'pat-b@0' => -1, 'pat-b@1' => 0 },
+              'topic_pattern: the position names every partition of every topic');
+    close $c->{sock};
+
+    my ($t1, $f1);
+    for (1 .. 40) {
+        sleep 0.1;
+        ($t1, $f1) = ($threads->(), $fds->());
+        last if $t1 == $t0 && $f1 == $f0;
+    }
+    is($t1, $t0, 'consumer_linger after the last client: its threads are gone');
+    is($f1, $f0, 'and its fds');
+}
+
+# --- reload with live clients ------------------------------------------------
+
+{
+    my $sse = sse_open('/orders');
+    my ($ws) = ws_open('/orders');
+    sleep 0.5;
+    my $off = error_log_size($ngx);
+    ok(reload_nginx($ngx), 'reload: a new worker');
+
+    my @ev = sse_events($sse, 3, sub { 0 });
+    like($sse->{buf}, qr/event: goaway\n/, 'reload: SSE goaway');
+    my $close;
+    while (my $f = ws_read_frame($ws, 3)) {
+        if ($f->{opcode} == 8) { $close = unpack 'n', $f->{payload}; last }
+    }
+    is($close, 1013, 'reload: WebSocket 1013');
+
+    ok(wait_for_error_log($ngx, qr/\bexit\b/, 5, $off), 'reload: the old worker exits');
+    my $log = error_log_text($ngx, $off);
+    unlike($log, qr/\[alert\]/, 'reload: no alert');
+    like($log, qr/kafka consumer \S+ stopped/, 'reload: the old consumer stopped');
+}
+
+ok(stop_nginx($ngx), 'nginx stops');
+stop_kafka($k);
+
+# --- configuration --------------------------------------------------------
+
+{
+    my ($rc, $out) = nginx_check_config(<<'_EOC_');
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        location /bad {
+            message_proxy_entrypoint sse;
+            message_proxy_endpoint kafka bootstrap_servers=127.0.0.1:1 topics=orders;
+            message_proxy_kafka_property socket.timeout.ms many;
+        }
+    }
+_EOC_
+    isnt($rc, 0, 'a property librdkafka refuses fails nginx -t');
+    like($out, qr/librdkafka refuses property "socket\.timeout\.ms": .*in \S+nginx\.conf:\d+/,
+         'with librdkafka\'s message, the file and the line');
+
+    ($rc, $out) = nginx_check_config(<<'_EOC_');
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        location /bad {
+            message_proxy_entrypoint sse;
+            message_proxy_endpoint kafka topics=orders;
+        }
+    }
+_EOC_
+    like($out, qr/endpoint "kafka" needs bootstrap_servers= in \S+:\d+/,
+         'bootstrap_servers is required');
+
+    ($rc, $out) = nginx_check_config(<<'_EOC_');
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        location /bad {
+            message_proxy_entrypoint sse;
+            message_proxy_endpoint kafka bootstrap_servers=h:1 topics=bad/name;
+        }
+    }
+_EOC_
+    like($out, qr/"bad\/name" is not a valid Kafka topic name/, 'topic names are checked');
+}
+
+done_testing();
