@@ -31,7 +31,14 @@
  *     (ngx_gravitee_message_ref) and must not unsubscribe, nor free the
  *     subscription, from inside the call: it posts an event to do so;
  *   - handlers are not called once unsubscribe() has returned, nor done()
- *     once cancel() has returned.
+ *     once cancel() has returned;
+ *   - a message given to publish() is the entrypoint's: it holds it until
+ *     done() or cancel(), then unrefs it.  An endpoint that keeps it, or
+ *     its bytes, longer (librdkafka until its delivery report, after a
+ *     cancel too) takes a reference of its own;
+ *   - a position (sub->resume) is valid during subscribe() only, and
+ *     sub->position during the message() call only: both are copied by
+ *     whoever keeps them.
  */
 
 
@@ -86,6 +93,10 @@ char *ngx_gravitee_param_list(ngx_conf_t *cf, ngx_gravitee_param_t *param,
 
 
 /* subscription: broker -> client */
+
+/* what a client of bind() may do */
+#define NGX_GRAVITEE_BIND_SUBSCRIBE  1
+#define NGX_GRAVITEE_BIND_PUBLISH    2
 
 /* what ->state() tells: the broker can be reached, or cannot for now */
 #define NGX_GRAVITEE_STATE_UP    1
@@ -192,10 +203,14 @@ struct ngx_gravitee_endpoint_s {
      * what the endpoint takes from the client's request (a record key, a
      * topic from NGINX variables), computed while the request exists and
      * kept with the client as sub->binding and pub->binding, until
-     * unbind(); NGX_DECLINED: "error" for a 400; both may be NULL
+     * unbind(); "what" says what the client may do
+     * (NGX_GRAVITEE_BIND_SUBSCRIBE, _PUBLISH), so that a subscriber does
+     * not keep a producer's key; NGX_DECLINED: "error" for a 400; both may
+     * be NULL
      */
     ngx_int_t                 (*bind)(void *conf, ngx_http_request_t *r,
-                                      void **binding, ngx_str_t *error);
+                                      ngx_uint_t what, void **binding,
+                                      ngx_str_t *error);
     void                      (*unbind)(void *conf, void *binding);
 
     ngx_int_t                 (*publish)(void *conf,
@@ -292,7 +307,8 @@ ngx_int_t ngx_gravitee_position_check(ngx_http_request_t *r,
 ngx_int_t ngx_gravitee_arg_position(ngx_http_request_t *r,
     ngx_gravitee_loc_conf_t *glcf, ngx_str_t *pos, ngx_str_t *error);
 ngx_int_t ngx_gravitee_bind(ngx_http_request_t *r,
-    ngx_gravitee_loc_conf_t *glcf, void **binding, ngx_str_t *error);
+    ngx_gravitee_loc_conf_t *glcf, ngx_uint_t what, void **binding,
+    ngx_str_t *error);
 void ngx_gravitee_unbind(ngx_gravitee_loc_conf_t *glcf, void *binding);
 ngx_int_t ngx_gravitee_subscribe(ngx_gravitee_loc_conf_t *glcf,
     ngx_gravitee_sub_t *sub);

@@ -557,7 +557,7 @@ ngx_gravitee_arg_position(ngx_http_request_t *r,
 
 ngx_int_t
 ngx_gravitee_bind(ngx_http_request_t *r, ngx_gravitee_loc_conf_t *glcf,
-    void **binding, ngx_str_t *error)
+    ngx_uint_t what, void **binding, ngx_str_t *error)
 {
     *binding = NULL;
 
@@ -565,7 +565,8 @@ ngx_gravitee_bind(ngx_http_request_t *r, ngx_gravitee_loc_conf_t *glcf,
         return NGX_OK;
     }
 
-    return glcf->endpoint->bind(glcf->endpoint_conf, r, binding, error);
+    return glcf->endpoint->bind(glcf->endpoint_conf, r, what, binding,
+                                error);
 }
 
 

@@ -426,6 +426,21 @@ sub worker_broker_connections {
 
     ($head) = get_json('/orders?cursor=' . encode_base64('nope@0#1', ''));
     like($head, qr{^HTTP/1.1 400}, 'GET: a cursor naming a topic not read here is a 400');
+
+    # URL-safe and without padding, as a URL may carry it
+    (my $safe = $cursor) =~ tr{+/}{-_};
+    $safe =~ s/=+$//;
+    my $plain = decode_base64($cursor);
+    my ($h1, $b1) = get_json("/orders?cursor=$safe&limit=1");
+    my ($h2, $b2) = get_json('/orders?cursor=' . $plain =~ s/#/%23/gr . '&limit=1');
+    my ($c1) = $b1 =~ /"nextCursor":"([^"]+)"/;
+    my ($c2) = $b2 =~ /"nextCursor":"([^"]+)"/;
+    like($h1, qr{^HTTP/1.1 200}, 'GET: a URL-safe cursor without padding is read');
+    like($h2, qr{^HTTP/1.1 200}, 'GET: so is a plain topic@p#o one');
+    is(decode_position($c1 // '')->{'orders@1'},
+       decode_position($cursor)->{'orders@1'} + 1,
+       'GET: both resume where the cursor says');
+    is($c2, $c1, 'GET: to the same place');
 }
 
 # --- one consumer per worker, whatever the number of clients -----------------

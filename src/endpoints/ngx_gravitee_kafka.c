@@ -308,7 +308,7 @@ static void ngx_gravitee_kafka_unsubscribe(void *conf,
 static ngx_int_t ngx_gravitee_kafka_position(void *conf,
     ngx_gravitee_sub_t *sub, ngx_pool_t *pool, ngx_str_t *pos);
 static ngx_int_t ngx_gravitee_kafka_bind(void *conf, ngx_http_request_t *r,
-    void **binding, ngx_str_t *error);
+    ngx_uint_t what, void **binding, ngx_str_t *error);
 static void ngx_gravitee_kafka_unbind(void *conf, void *binding);
 static ngx_int_t ngx_gravitee_kafka_publish(void *conf,
     ngx_gravitee_pub_t *pub);
@@ -3709,8 +3709,8 @@ ngx_gravitee_kafka_render(ngx_gravitee_kafka_conf_t *kcf,
  */
 
 static ngx_int_t
-ngx_gravitee_kafka_bind(void *conf, ngx_http_request_t *r, void **binding,
-    ngx_str_t *error)
+ngx_gravitee_kafka_bind(void *conf, ngx_http_request_t *r, ngx_uint_t what,
+    void **binding, ngx_str_t *error)
 {
     ngx_gravitee_kafka_conf_t *kcf = conf;
 
@@ -3724,7 +3724,8 @@ ngx_gravitee_kafka_bind(void *conf, ngx_http_request_t *r, void **binding,
     ngx_str_null(&key);
     dynamic = 0;
 
-    if (!kcf->producer) {
+    if (!kcf->producer || !(what & NGX_GRAVITEE_BIND_PUBLISH)) {
+        /* a subscriber keeps nothing of its request */
         return NGX_OK;
     }
 

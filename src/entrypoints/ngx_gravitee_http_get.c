@@ -361,7 +361,8 @@ ngx_gravitee_get_handler(ngx_http_request_t *r,
     ctx->sub.data = ctx;
     ctx->sub.log = r->connection->log;
 
-    rc = ngx_gravitee_bind(r, glcf, &ctx->sub.binding, &error);
+    rc = ngx_gravitee_bind(r, glcf, NGX_GRAVITEE_BIND_SUBSCRIBE,
+                           &ctx->sub.binding, &error);
 
     if (rc == NGX_DECLINED) {
         return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);

@@ -177,7 +177,8 @@ ngx_gravitee_post_handler(ngx_http_request_t *r,
 
     /* what the endpoint takes of the request: a key, a topic */
 
-    rc = ngx_gravitee_bind(r, glcf, &ctx->pub.binding, &error);
+    rc = ngx_gravitee_bind(r, glcf, NGX_GRAVITEE_BIND_PUBLISH,
+                           &ctx->pub.binding, &error);
 
     if (rc == NGX_DECLINED) {
         return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);

@@ -426,7 +426,8 @@ ngx_gravitee_sse_stream_start(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_gravitee_bind(r, glcf, &s->sub.binding, &error);
+    rc = ngx_gravitee_bind(r, glcf, NGX_GRAVITEE_BIND_SUBSCRIBE,
+                           &s->sub.binding, &error);
 
     if (rc == NGX_DECLINED) {
         return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);
@@ -723,7 +724,8 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
     ctx->sub.log = r->connection->log;
     ctx->sub.resume = *last_id;
 
-    rc = ngx_gravitee_bind(r, glcf, &ctx->sub.binding, &error);
+    rc = ngx_gravitee_bind(r, glcf, NGX_GRAVITEE_BIND_SUBSCRIBE,
+                           &ctx->sub.binding, &error);
 
     if (rc == NGX_DECLINED) {
         return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);

@@ -453,7 +453,10 @@ ngx_gravitee_websocket_handler(ngx_http_request_t *r,
 
     /* what the endpoint takes of the handshake: kept with the stream */
 
-    rc = ngx_gravitee_bind(r, glcf, &s->sub.binding, &error);
+    rc = ngx_gravitee_bind(r, glcf,
+                           (wcf->subscriber ? NGX_GRAVITEE_BIND_SUBSCRIBE : 0)
+                           | (wcf->publisher ? NGX_GRAVITEE_BIND_PUBLISH : 0),
+                           &s->sub.binding, &error);
 
     if (rc == NGX_DECLINED) {
         return ngx_gravitee_send_error(r, NGX_HTTP_BAD_REQUEST, &error);
