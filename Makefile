@@ -6,6 +6,7 @@
 #   make test      deps, build, then the Test::Nginx suites in t/
 #   make valgrind  the suites again with every nginx under valgrind
 #   make bench     build, then bench/run.sh: ours and Nchan side by side
+#   make fuzz      the fuzz targets, FUZZ_TIME seconds each (fuzz/README.md)
 #   make NGINX_SRC=/path/to/nginx-1.x   build against an upstream tree
 
 NGINX_SRC   ?= /usr/share/nginx/src
@@ -18,7 +19,8 @@ SOURCES     := config $(shell find src -name '*.[ch]' 2>/dev/null)
 DEB_PACKAGES := nginx nginx-dev gcc make dpkg-dev libssl-dev libjansson-dev \
                 librdkafka-dev libpaho-mqtt-dev libtest-base-perl \
                 libprotocol-websocket-perl libio-socket-ssl-perl \
-                libwww-perl curl openssl procps chromium kcat
+                libwww-perl curl openssl procps chromium kcat \
+                clang libclang-rt-14-dev
 
 .PHONY: all deps demo test valgrind bench clean check-config
 
@@ -80,7 +82,7 @@ demo: deps
 	    -c $(CURDIR)/conf-examples/quickstart.conf
 
 test: deps
-	$(MAKE) all $(BUILD)/kafka-mock-broker
+	$(MAKE) all $(BUILD)/kafka-mock-broker fuzz-build
 	PATH=/usr/sbin:$$PATH PERL5LIB=$(CURDIR)/t/lib \
 	TEST_NGINX_LOAD_MODULES=$(MODULE) \
 	    prove -r t/
@@ -99,3 +101,4 @@ bench: all
 clean:
 	rm -rf $(BUILD) t/servroot*
 
+include fuzz/fuzz.mk

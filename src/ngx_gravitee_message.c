@@ -284,6 +284,11 @@ ngx_gravitee_utf8_valid(u_char *p, size_t len)
     u_char  *start, *last, c, lo, hi;
     size_t   n, i;
 
+    if (len == 0) {
+        /* an empty close reason has no buffer at all: p may be NULL */
+        return 0;
+    }
+
     start = p;
     last = p + len;
 
