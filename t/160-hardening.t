@@ -116,8 +116,13 @@ sub ws_connect {
     ok($stalled > 0, 'ping flood: the client is held back by TCP');
     cmp_ok($sent, '<', 32e6,
            'ping flood: the worker stops reading a client whose pongs wait');
-    cmp_ok($after - $before, '<', 2048,
-           'ping flood: the worker grows by less than 2 MB');
+    SKIP: {
+        # valgrind's own shadow memory grows with whatever the worker does
+        skip 'RSS is valgrind\'s under valgrind', 1
+            if $ENV{GRAVITEE_UNDER_VALGRIND};
+        cmp_ok($after - $before, '<', 2048,
+               'ping flood: the worker grows by less than 2 MB');
+    }
 
     # the client reads again: every ping is answered in turn, and the last
     # one too (the reading resumed after each pong)

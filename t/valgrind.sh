@@ -3,7 +3,10 @@
 # any invalid access or use of uninitialised memory, and on any leak whose
 # allocation passes through the module.  NGINX's own leaks at exit (its
 # environment copy, event arrays, the cycle of a refused configuration) are
-# not ours and are not counted.
+# not ours and are not counted, nor is Cyrus SASL's process-wide state,
+# which librdkafka's first rd_kafka_new() sets up (sasl_client_init) and
+# nothing ever frees.  --keep-debuginfo: the module is unloaded at exit,
+# and its frames must still have names for the leaks to be told apart.
 #
 #   make valgrind        (about 4 minutes)
 
@@ -17,21 +20,26 @@ mkdir -p "$logs"
 
 cat > "$logs/nginx" <<WRAP
 #!/bin/sh
-exec valgrind --trace-children=yes --leak-check=full \
+exec valgrind --trace-children=yes --leak-check=full --keep-debuginfo=yes \
     --show-leak-kinds=definite --num-callers=30 \
     --log-file=$logs/%p.log /usr/sbin/nginx "\$@"
 WRAP
 chmod +x "$logs/nginx"
 
+# the suites give valgrind's slower worker more time, and leave out what
+# valgrind's own memory makes meaningless (a worker's RSS)
+GRAVITEE_UNDER_VALGRIND=1 \
 TEST_NGINX_BINARY=$logs/nginx TEST_NGINX_TIMEOUT=10 PATH=/usr/sbin:$PATH \
 PERL5LIB=$PWD/t/lib TEST_NGINX_LOAD_MODULES=$module \
     prove -r t/
 
 bad=$(grep -l -E 'Invalid (read|write|free)|uninitialised|Mismatched free' \
       "$logs"/*.log || true)
-leaks=$(awk '/are definitely lost/ { rec = 1; next }
-            rec && /ngx_gravitee/    { print FILENAME; rec = 0 }
-            /^==[0-9]+== $/          { rec = 0 }' "$logs"/*.log | sort -u)
+leaks=$(awk '/are definitely lost/  { rec = 1; ours = 0; sasl = 0; next }
+            rec && /ngx_gravitee/     { ours = 1 }
+            rec && /sasl_client_init/ { sasl = 1 }
+            rec && /^==[0-9]+== $/    { if (ours && !sasl) print FILENAME;
+                                        rec = 0 }' "$logs"/*.log | sort -u)
 
 if [ -n "$bad$leaks" ]; then
     echo "valgrind found errors in: $bad $leaks"
