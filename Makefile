@@ -20,7 +20,7 @@ DEB_PACKAGES := nginx nginx-dev gcc make dpkg-dev libssl-dev libjansson-dev \
                 librdkafka-dev libpaho-mqtt-dev libtest-base-perl \
                 libprotocol-websocket-perl libio-socket-ssl-perl \
                 libwww-perl curl openssl procps chromium kcat \
-                clang libclang-rt-14-dev
+                clang libclang-rt-14-dev mosquitto mosquitto-clients
 
 .PHONY: all deps demo test valgrind bench clean check-config
 

@@ -60,6 +60,7 @@ extern ngx_gravitee_entrypoint_t  ngx_gravitee_websocket_entrypoint;
 extern ngx_gravitee_entrypoint_t  ngx_gravitee_sse_entrypoint;
 extern ngx_gravitee_endpoint_t    ngx_gravitee_mock_endpoint;
 extern ngx_gravitee_endpoint_t    ngx_gravitee_kafka_endpoint;
+extern ngx_gravitee_endpoint_t    ngx_gravitee_mqtt_endpoint;
 
 static ngx_gravitee_entrypoint_t  *ngx_gravitee_entrypoints[] = {
     &ngx_gravitee_http_get_entrypoint,
@@ -72,6 +73,7 @@ static ngx_gravitee_entrypoint_t  *ngx_gravitee_entrypoints[] = {
 static ngx_gravitee_endpoint_t  *ngx_gravitee_endpoints[] = {
     &ngx_gravitee_mock_endpoint,
     &ngx_gravitee_kafka_endpoint,
+    &ngx_gravitee_mqtt_endpoint,
     NULL
 };
 

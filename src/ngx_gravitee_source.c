@@ -146,6 +146,17 @@ ngx_gravitee_source_stop_handler(ngx_event_t *ev)
     if (src->ops->stop) {
         src->ops->stop(src);
     }
+
+    if (src->discard) {
+        ngx_gravitee_source_disarm(src);
+        ngx_queue_remove(&src->queue);
+
+        if (src->ops->free) {
+            src->ops->free(src);
+        }
+
+        ngx_free(src);
+    }
 }
 
 

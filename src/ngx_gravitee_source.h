@@ -67,6 +67,11 @@ struct ngx_gravitee_source_s {
     unsigned                       ended:1;     /* sticky until reset */
     unsigned                       failed:1;    /* sticky until reset */
     unsigned                       fanning:1;
+    unsigned                       discard:1;   /* set by stop(): freed
+                                                   once stop() returns (a
+                                                   source per MQTT topic
+                                                   does not outlive its
+                                                   clients) */
 };
 
 

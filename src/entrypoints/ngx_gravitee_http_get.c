@@ -124,6 +124,8 @@ static void ngx_gravitee_get_end(ngx_gravitee_sub_t *sub);
 static void ngx_gravitee_get_state(ngx_gravitee_sub_t *sub, ngx_uint_t state);
 static ngx_int_t ngx_gravitee_get_keep_cursor(ngx_gravitee_get_ctx_t *ctx,
     ngx_str_t *position);
+static ngx_uint_t ngx_gravitee_get_error_unavailable(
+    ngx_gravitee_message_t *error);
 static ngx_int_t ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx);
 static void ngx_gravitee_get_timeout(ngx_event_t *ev);
 static void ngx_gravitee_get_shutdown(void *data);
@@ -920,6 +922,22 @@ ngx_gravitee_get_cleanup(void *data)
  * it (NGX_DECLINED: the batch goes on).
  */
 
+/* an endpoint failure of statusCode 503: the broker cannot be used now */
+
+static ngx_uint_t
+ngx_gravitee_get_error_unavailable(ngx_gravitee_message_t *error)
+{
+    ngx_str_t  *status;
+
+    static ngx_str_t  name = ngx_string("statusCode");
+
+    status = ngx_gravitee_message_metadata(error, &name);
+
+    return status && status->len == 3
+           && ngx_strncmp(status->data, "503", 3) == 0;
+}
+
+
 static ngx_int_t
 ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx)
 {
@@ -930,6 +948,27 @@ ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx)
     static ngx_str_t  key = ngx_string("FAILURE_ENDPOINT_CONNECTION_CLOSED");
 
     r = ctx->request;
+
+    if (ctx->error && ctx->items.nelts == 0) {
+        /* the endpoint said why it could not connect: the 503 says it */
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "http-get on \"%V\": endpoint \"%V\" unavailable: %V",
+                      &ctx->glcf->name, &ctx->glcf->endpoint->name,
+                      &ctx->error->content);
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        ngx_str_set(&h->value, "5");
+
+        return ngx_gravitee_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       &ctx->error->content);
+    }
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "http-get on \"%V\": endpoint \"%V\" unreachable at the "
@@ -966,7 +1005,10 @@ ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx)
 
     r = ctx->request;
 
-    if (ctx->down && ctx->error == NULL) {
+    if ((ctx->down && ctx->error == NULL)
+        || (ctx->error && ctx->items.nelts == 0
+            && ngx_gravitee_get_error_unavailable(ctx->error)))
+    {
         rc = ngx_gravitee_get_unreachable(ctx);
 
         if (rc != NGX_DECLINED) {
