@@ -127,11 +127,19 @@ ngx_gravitee_wakeup_close(ngx_gravitee_wakeup_t *wk)
 }
 
 
+/*
+ * At the next turn of the loop, after epoll: a handler that drains a batch
+ * and posts itself again for the rest (a Kafka backlog) lets clients,
+ * timers and new connections have their turn between two batches.  On
+ * ngx_posted_events it would run again in the same turn, until the
+ * backlog is gone.
+ */
+
 void
 ngx_gravitee_wakeup_post(ngx_gravitee_wakeup_t *wk)
 {
     if (wk->connection && !wk->connection->read->posted) {
-        ngx_post_event(wk->connection->read, &ngx_posted_events);
+        ngx_post_event(wk->connection->read, &ngx_posted_next_events);
     }
 }
 

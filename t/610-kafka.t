@@ -30,6 +30,7 @@ create_topic($k, 'other', 1);
 create_topic($k, 'keep', 2);
 create_topic($k, 'pat-a', 1);
 create_topic($k, 'pat-b', 2);
+create_topic($k, 'backlog', 2);
 $ENV{TEST_NGINX_KAFKA} = $k->{bootstrap};
 
 # the mock answers an empty fetch after fetch.wait.max.ms: kept short here
@@ -88,6 +89,16 @@ $props
             message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
                                    topic_pattern=^pat-.*
                                    consumer_linger=500ms;
+$props
+        }
+
+        location /backlog {
+            message_proxy_entrypoint sse heartbeat_interval=60s
+                                     max_queued_messages=400000
+                                     max_queued_size=512m;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=backlog auto_offset_reset=earliest
+                                   producer=off;
 $props
         }
 
@@ -628,6 +639,56 @@ sub worker_broker_connections {
     my $log = error_log_text($ngx, $off);
     unlike($log, qr/\[alert\]/, 'reload: no alert');
     like($log, qr/kafka consumer \S+ stopped/, 'reload: the old consumer stopped');
+}
+
+# --- a backlog does not hold the worker -------------------------------------
+
+{
+    # 30 clients that start from the earliest of 50,000 records, reading
+    # nothing for a while: the worker hands the records over a batch per
+    # turn of its loop, and serves other clients in between
+    kcat_produce($k, 'backlog', [ map { "b$_" } 1 .. 50000 ], timeout => 30);
+
+    my @others;
+    my $c;
+    for (1 .. 30) {
+        $c = tcp_connect($port);
+        print $c "GET /backlog HTTP/1.0\r\nHost: localhost\r\n"
+                 . "Accept: text/event-stream\r\n\r\n";
+        push @others, $c;
+    }
+    pop @others;
+    sleep 0.3;
+
+    my ($worst, $n) = (0, 0);
+    my $until = time + 2;
+    while (time < $until) {
+        my $t0 = time;
+        my $r = http("GET /other HTTP/1.0\r\nHost: localhost\r\n\r\n", 5);
+        my $took = time - $t0;
+        $worst = $took if $took > $worst;
+        $n++ if $r =~ /^other$/m;
+        sleep 0.05;
+    }
+    cmp_ok($n, '>', 5, 'during a backlog: other requests are answered');
+    cmp_ok($worst, '<', 0.5,
+           'during a backlog: none waits for the backlog to be handed over')
+        or diag(sprintf 'worst %.3f s', $worst);
+
+    # and the client gets its records, in order
+    my $sel = IO::Select->new($c);
+    my $buf = '';
+    my $deadline = time + 30 * $slow;
+    my $count = 0;
+    while (time < $deadline && $count < 50000) {
+        next unless $sel->can_read(0.5);
+        sysread($c, $buf, 1 << 20, length $buf) or last;
+        $count = () = $buf =~ /^data: /mg;
+    }
+    my @got = $buf =~ /^data: (b\d+)$/mg;
+    is(scalar @got, 50000, 'the backlog client gets every record')
+        or diag(substr($buf, -300));
+    close $_ for $c, @others;
 }
 
 ok(stop_nginx($ngx), 'nginx stops');

@@ -370,6 +370,10 @@ static void ngx_gravitee_kafka_reader_check(ngx_gravitee_kafka_reader_t *rd);
 static void ngx_gravitee_kafka_reader_retire(ngx_gravitee_kafka_reader_t *rd);
 static ngx_int_t ngx_gravitee_kafka_reader_reuse(
     ngx_gravitee_kafka_reader_t *rd, int64_t *from);
+static void ngx_gravitee_kafka_nudge(ngx_gravitee_kafka_reader_t *rd,
+    ngx_log_t *log);
+static void *ngx_gravitee_kafka_nudge_thread(void *data);
+static void ngx_gravitee_kafka_nudge_done(void *data);
 static ngx_int_t ngx_gravitee_kafka_reader_pause(
     ngx_gravitee_kafka_reader_t *rd, ngx_uint_t pause);
 static void ngx_gravitee_kafka_reader_expire(ngx_event_t *ev);
@@ -2800,6 +2804,8 @@ ngx_gravitee_kafka_reader_reuse(ngx_gravitee_kafka_reader_t *rd,
         return NGX_ERROR;
     }
 
+    ngx_gravitee_kafka_nudge(rd, ks->source.log);
+
     if (rd->idle.timer_set) {
         ngx_del_timer(&rd->idle);
     }
@@ -2810,6 +2816,95 @@ ngx_gravitee_kafka_reader_reuse(ngx_gravitee_kafka_reader_t *rd,
                    "kafka reader %p reused", rd->handle->rk);
 
     return NGX_OK;
+}
+
+
+/*
+ * librdkafka's broker thread learns of a seek and a resume only at its
+ * next turn, up to a second later when nothing was being fetched (its
+ * rd_kafka_max_block_ms): a reused reader would sit idle that long.  A
+ * request to the broker wakes that thread at once; it is made on a thread
+ * of ours, since librdkafka's call waits for the answer.
+ */
+
+typedef struct {
+    ngx_gravitee_task_t              task;
+    ngx_gravitee_kafka_handle_t     *handle;
+    rd_kafka_topic_partition_list_t *list;     /* every partition: each
+                                                  leader is asked */
+} ngx_gravitee_kafka_nudge_t;
+
+
+static void
+ngx_gravitee_kafka_nudge(ngx_gravitee_kafka_reader_t *rd, ngx_log_t *log)
+{
+    ngx_uint_t                    t, p;
+    ngx_gravitee_kafka_topic_t   *topic;
+    ngx_gravitee_kafka_source_t  *ks;
+    ngx_gravitee_kafka_nudge_t   *n;
+
+    ks = rd->source;
+
+    n = ngx_calloc(sizeof(ngx_gravitee_kafka_nudge_t), log);
+    if (n == NULL) {
+        return;
+    }
+
+    n->list = rd_kafka_topic_partition_list_new((int) ks->parts.n);
+
+    for (t = 0; t < ks->parts.ntopics; t++) {
+        topic = &ks->parts.topics[t];
+
+        for (p = 0; p < topic->npartitions; p++) {
+            rd_kafka_topic_partition_list_add(n->list, topic->name,
+                                              (int32_t) p)
+                ->offset = RD_KAFKA_OFFSET_END;
+        }
+    }
+
+    n->handle = rd->handle;
+    n->task.handler = ngx_gravitee_kafka_nudge_done;
+    n->task.data = n;
+
+    n->handle->refs++;
+
+    if (ngx_gravitee_kafka_thread(ngx_gravitee_kafka_nudge_thread, n, log)
+        != NGX_OK)
+    {
+        ngx_gravitee_kafka_nudge_done(n);
+    }
+}
+
+
+static void *
+ngx_gravitee_kafka_nudge_thread(void *data)
+{
+    ngx_gravitee_kafka_nudge_t *n = data;
+
+    /* the answer is not used: the request is what wakes the brokers */
+    (void) rd_kafka_offsets_for_times(n->handle->rk, n->list, 1000);
+
+    if (ngx_gravitee_thread_post(&n->task) != NGX_OK) {
+        /* the worker is gone: its exit destroys the handle */
+        rd_kafka_topic_partition_list_destroy(n->list);
+        free(n);
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_gravitee_kafka_nudge_done(void *data)
+{
+    ngx_gravitee_kafka_nudge_t *n = data;
+
+    if (!ngx_gravitee_kafka_exiting) {
+        ngx_gravitee_kafka_handle_unref(n->handle);
+    }
+
+    rd_kafka_topic_partition_list_destroy(n->list);
+    ngx_free(n);
 }
 
 
