@@ -166,6 +166,7 @@ static long   st_opened, st_pending, st_established, st_failed, st_closed;
 static long   st_done, st_slow_sent, st_slow_dropped, st_slow_failed;
 static long   st_proto_err, st_ws_pings, st_ws_close_rcvd;
 static uint64_t  st_msgs, st_msgs_at_setup, st_wmsgs;
+static int64_t   st_first_ns, st_last_ns;   /* CLOCK_REALTIME, any message */
 static int    setup_reported;
 static int    window_reported;
 static double t0, t_setup;
@@ -764,6 +765,12 @@ record_message(struct conn *c)
 
     c->msgs++;
     st_msgs++;
+
+    /* first_ns/last_ns: the receive window of a throughput test */
+    st_last_ns = real_ns();
+    if (st_first_ns == 0) {
+        st_first_ns = st_last_ns;
+    }
 
     /* the "t=<ns> " stamp at the payload start, 0 if none */
     p = c->prefix;
@@ -1555,9 +1562,11 @@ print_line(const char *tag)
         }
     }
     printf(" slow_sent=%ld slow_dropped=%ld proto_err=%ld pings=%ld "
-           "ws_close=%ld setup_s=%.3f elapsed_s=%.3f\n",
+           "ws_close=%ld setup_s=%.3f elapsed_s=%.3f first_ns=%" PRId64
+           " last_ns=%" PRId64 "\n",
            st_slow_sent, st_slow_dropped, st_proto_err, st_ws_pings,
-           st_ws_close_rcvd, setup_reported ? t_setup - t0 : -1.0, now - t0);
+           st_ws_close_rcvd, setup_reported ? t_setup - t0 : -1.0, now - t0,
+           st_first_ns, st_last_ns);
     fflush(stdout);
 }
 

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""kafka-get.py: HTTP GET paging client for bench/kafka.sh.
+
+    kafka-get.py URL RECORDS [--limit L] [--timeout S]
+
+Reads RECORDS records from URL (a Kafka location of ngx_gravitee_module)
+with GET ?limit=L, then ?limit=L&cursor=<nextCursor> of the previous page,
+on one keep-alive connection, until RECORDS items came or --timeout ran
+out. Prints one line:
+
+    get records=N pages=P elapsed_s=T rate=R page_p50_ms= page_max_ms= empty=E status_err=S
+
+Items are counted by their '{"id":' (the JSON content of the benchmark's
+records has no such string); the next cursor is the last "nextCursor".
+"""
+
+import argparse
+import http.client
+import re
+import sys
+import time
+import urllib.parse
+
+CURSOR = re.compile(rb'"nextCursor":"([^"]*)"')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('url')
+    ap.add_argument('records', type=int)
+    ap.add_argument('--limit', type=int, default=10000)
+    ap.add_argument('--timeout', type=float, default=120)
+    a = ap.parse_args()
+
+    u = urllib.parse.urlsplit(a.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=30)
+    got = pages = empty = status_err = 0
+    cursor = None
+    times = []
+    t0 = time.monotonic()
+    while got < a.records and time.monotonic() - t0 < a.timeout:
+        q = 'limit=%d' % a.limit
+        if cursor:
+            q += '&cursor=' + urllib.parse.quote(cursor)
+        t = time.monotonic()
+        conn.request('GET', u.path + '?' + q,
+                     headers={'Accept': 'application/json'})
+        r = conn.getresponse()
+        body = r.read()
+        times.append(time.monotonic() - t)
+        pages += 1
+        if r.status != 200:
+            status_err += 1
+            sys.stderr.write('kafka-get: status %d: %r\n'
+                             % (r.status, body[:200]))
+            time.sleep(0.1)
+            continue
+        n = body.count(b'{"id":')
+        if n == 0:
+            empty += 1
+        got += n
+        m = None
+        for m in CURSOR.finditer(body):
+            pass
+        if m:
+            cursor = m.group(1).decode()
+    el = time.monotonic() - t0
+    times.sort()
+    print('get records=%d pages=%d elapsed_s=%.3f rate=%.0f page_p50_ms=%.1f '
+          'page_max_ms=%.1f empty=%d status_err=%d'
+          % (got, pages, el, got / el if el > 0 else 0,
+             times[len(times) // 2] * 1e3 if times else -1,
+             times[-1] * 1e3 if times else -1, empty, status_err))
+    return 0 if got >= a.records and status_err == 0 else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
