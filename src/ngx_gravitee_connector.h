@@ -110,6 +110,14 @@ typedef struct {
     /* the broker went away or came back, the subscription stays; may be
        NULL */
     void  (*state)(ngx_gravitee_sub_t *sub, ngx_uint_t state);
+    /*
+     * how many more messages the client's queue takes before it is half
+     * full (0: it is): an endpoint that can wait (a reader catching a
+     * client up on what the broker keeps) hands over no more than that and
+     * holds back the rest, instead of filling the queue up to the
+     * slow-client limit; may be NULL (no limit)
+     */
+    ngx_uint_t  (*room)(ngx_gravitee_sub_t *sub);
 } ngx_gravitee_sub_handler_t;
 
 

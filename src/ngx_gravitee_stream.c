@@ -471,6 +471,28 @@ ngx_gravitee_stream_set_position(ngx_gravitee_stream_t *s, ngx_str_t *pos)
 }
 
 
+/*
+ * Up to half of either limit (sub->handler->room): what a waiting
+ * endpoint leaves free is for the live messages that come meanwhile.
+ */
+
+ngx_uint_t
+ngx_gravitee_stream_room(ngx_gravitee_sub_t *sub)
+{
+    ngx_gravitee_stream_t *s = sub->data;
+
+    ngx_uint_t  half;
+
+    half = ngx_max(s->conf->max_messages / 2, 1);
+
+    if (s->nframes >= half || s->queued * 2 >= s->conf->max_size) {
+        return 0;
+    }
+
+    return half - s->nframes;
+}
+
+
 ngx_int_t
 ngx_gravitee_stream_subscribe(ngx_gravitee_stream_t *s,
     ngx_gravitee_sub_handler_t *handler)

@@ -161,6 +161,8 @@ ngx_int_t ngx_gravitee_stream_start(ngx_gravitee_stream_t *s,
 
 ngx_int_t ngx_gravitee_stream_set_position(ngx_gravitee_stream_t *s,
     ngx_str_t *pos);
+/* the room left in a stream's queue before it is half full */
+ngx_uint_t ngx_gravitee_stream_room(ngx_gravitee_sub_t *sub);
 ngx_int_t ngx_gravitee_stream_subscribe(ngx_gravitee_stream_t *s,
     ngx_gravitee_sub_handler_t *handler);
 

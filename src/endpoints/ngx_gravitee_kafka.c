@@ -53,6 +53,7 @@
 
 /* records taken from a queue per turn of the event loop */
 #define NGX_GRAVITEE_KAFKA_BATCH        256
+#define NGX_GRAVITEE_KAFKA_HOLD         20      /* ms: a full client */
 
 /* what a thread waits for the brokers, per call */
 #define NGX_GRAVITEE_KAFKA_META_TIMEOUT 5000
@@ -129,6 +130,11 @@ struct ngx_gravitee_kafka_handle_s {
                                               rd_kafka_message_t **rkm,
                                               size_t n);
     void                            *owner;    /* NULL: records dropped */
+
+    /* how many records its clients take now (a reader's); NULL: any */
+    ngx_uint_t                     (*room)(ngx_gravitee_kafka_handle_t *h);
+    ngx_event_t                      hold;     /* the clients had no room:
+                                                  try again */
 
     rd_kafka_topic_t               **rkts;     /* per topic of "parts" */
     ngx_uint_t                       nrkts;
@@ -370,6 +376,9 @@ static void ngx_gravitee_kafka_reader_check(ngx_gravitee_kafka_reader_t *rd);
 static void ngx_gravitee_kafka_reader_retire(ngx_gravitee_kafka_reader_t *rd);
 static ngx_int_t ngx_gravitee_kafka_reader_reuse(
     ngx_gravitee_kafka_reader_t *rd, int64_t *from);
+static void ngx_gravitee_kafka_handle_hold(ngx_event_t *ev);
+static ngx_uint_t ngx_gravitee_kafka_reader_room(
+    ngx_gravitee_kafka_handle_t *h);
 static void ngx_gravitee_kafka_nudge(ngx_gravitee_kafka_reader_t *rd,
     ngx_log_t *log);
 static void *ngx_gravitee_kafka_nudge_thread(void *data);
@@ -2541,6 +2550,7 @@ ngx_gravitee_kafka_reader_new(ngx_gravitee_kafka_source_t *ks, int64_t *from)
     }
 
     rd->handle->records = ngx_gravitee_kafka_reader_records;
+    rd->handle->room = ngx_gravitee_kafka_reader_room;
 
     if (ngx_gravitee_kafka_consume(rd->handle, &ks->parts, rd->start, 0)
         != NGX_OK)
@@ -3084,6 +3094,11 @@ ngx_gravitee_kafka_handle_new(ngx_gravitee_kafka_conf_t *kcf,
     h->drop.data = h;
     h->drop.log = ngx_cycle->log;
 
+    h->hold.handler = ngx_gravitee_kafka_handle_hold;
+    h->hold.data = h;
+    h->hold.log = ngx_cycle->log;
+    h->hold.cancelable = 1;
+
     h->wakeup.handler = ngx_gravitee_kafka_handle_wake;
     h->wakeup.data = h;
 
@@ -3138,6 +3153,7 @@ ngx_gravitee_kafka_handle_wake(void *data)
 {
     ngx_gravitee_kafka_handle_t *h = data;
 
+    size_t               room;
     ssize_t              n, i;
     rd_kafka_message_t  *rkm[NGX_GRAVITEE_KAFKA_BATCH];
 
@@ -3151,8 +3167,26 @@ ngx_gravitee_kafka_handle_wake(void *data)
         return;
     }
 
-    n = rd_kafka_consume_batch_queue(h->queue, 0, rkm,
-                                     NGX_GRAVITEE_KAFKA_BATCH);
+    room = NGX_GRAVITEE_KAFKA_BATCH;
+
+    if (h->owner && h->room) {
+        room = ngx_min(h->room(h), NGX_GRAVITEE_KAFKA_BATCH);
+
+        if (room == 0) {
+            /*
+             * a client catching up has its queue half full: the records
+             * wait in librdkafka's queue (which stops fetching when it is
+             * full) until the client has read
+             */
+            if (!h->hold.timer_set) {
+                ngx_add_timer(&h->hold, NGX_GRAVITEE_KAFKA_HOLD);
+            }
+
+            return;
+        }
+    }
+
+    n = rd_kafka_consume_batch_queue(h->queue, 0, rkm, room);
     if (n <= 0) {
         return;
     }
@@ -3166,10 +3200,50 @@ ngx_gravitee_kafka_handle_wake(void *data)
         }
     }
 
-    if (n == NGX_GRAVITEE_KAFKA_BATCH) {
+    if ((size_t) n == room) {
         /* more may wait, and librdkafka wakes us only on an empty queue */
         ngx_gravitee_wakeup_post(&h->wakeup);
     }
+}
+
+
+static void
+ngx_gravitee_kafka_handle_hold(ngx_event_t *ev)
+{
+    ngx_gravitee_kafka_handle_t *h = ev->data;
+
+    ngx_gravitee_wakeup_post(&h->wakeup);
+}
+
+
+/* a reader hands over what the fullest of its clients takes */
+
+static ngx_uint_t
+ngx_gravitee_kafka_reader_room(ngx_gravitee_kafka_handle_t *h)
+{
+    ngx_gravitee_kafka_reader_t *rd = h->owner;
+
+    ngx_uint_t                 room, r;
+    ngx_queue_t               *q;
+    ngx_gravitee_sub_t        *sub;
+    ngx_gravitee_kafka_sub_t  *ksub;
+
+    room = NGX_GRAVITEE_KAFKA_BATCH;
+
+    for (q = ngx_queue_head(&rd->subs);
+         q != ngx_queue_sentinel(&rd->subs);
+         q = ngx_queue_next(q))
+    {
+        ksub = ngx_queue_data(q, ngx_gravitee_kafka_sub_t, queue);
+        sub = ksub->sub;
+
+        if (sub->handler->room) {
+            r = sub->handler->room(sub);
+            room = ngx_min(room, r);
+        }
+    }
+
+    return room;
 }
 
 
@@ -3203,6 +3277,10 @@ ngx_gravitee_kafka_handle_drop(ngx_event_t *ev)
 
     if (h->drop.posted) {
         ngx_delete_posted_event(&h->drop);
+    }
+
+    if (h->hold.timer_set) {
+        ngx_del_timer(&h->hold);
     }
 
     if (h->link.next) {

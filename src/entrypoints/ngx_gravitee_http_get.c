@@ -215,7 +215,8 @@ ngx_gravitee_entrypoint_t  ngx_gravitee_http_get_entrypoint = {
 static ngx_gravitee_sub_handler_t  ngx_gravitee_get_sub_handler = {
     ngx_gravitee_get_message,
     ngx_gravitee_get_end,
-    ngx_gravitee_get_state
+    ngx_gravitee_get_state,
+    NULL                        /* a batch is bounded by its limit */
 };
 
 

@@ -205,13 +205,15 @@ static ngx_gravitee_stream_handler_t  ngx_gravitee_sse_stream_handler = {
 static ngx_gravitee_sub_handler_t  ngx_gravitee_sse_stream_sub = {
     ngx_gravitee_sse_stream_message,
     ngx_gravitee_sse_stream_end,
-    NULL
+    NULL,
+    ngx_gravitee_stream_room
 };
 
 
 static ngx_gravitee_sub_handler_t  ngx_gravitee_sse_keep_sub = {
     ngx_gravitee_sse_keep_message,
     ngx_gravitee_sse_keep_end,
+    NULL,
     NULL
 };
 

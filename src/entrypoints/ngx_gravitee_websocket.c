@@ -262,7 +262,8 @@ static ngx_gravitee_stream_handler_t  ngx_gravitee_ws_stream_handler = {
 static ngx_gravitee_sub_handler_t  ngx_gravitee_ws_sub_handler = {
     ngx_gravitee_ws_message,
     ngx_gravitee_ws_end,
-    NULL
+    NULL,
+    ngx_gravitee_stream_room
 };
 
 
