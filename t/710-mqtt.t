@@ -57,6 +57,12 @@ my $conf = <<"_EOC_";
                                    topic=devices/\$arg_d/events;
         }
 
+        location /lead {
+            message_proxy_entrypoint http-post;
+            message_proxy_endpoint mqtt server=\$TEST_NGINX_MQTT
+                                   topic=\$arg_t/events;
+        }
+
         location /retained {
             message_proxy_entrypoint sse retry=1s;
             message_proxy_entrypoint http-post;
@@ -309,9 +315,15 @@ sub worker_pid { (worker_pids($ngx))[0] }
         }
     }
 
+    my $r = post('/lead?t=$SYS', 'x');
+    like($r, qr{^HTTP/1.1 400}, 'a value that makes a "$" topic is refused');
+    like($r, qr/starts with/, '... saying why');
+    like(post('/lead?t=room1', 'x'), qr{^HTTP/1.1 202},
+         'a value at the start of the topic is taken otherwise');
+
     my $s = mqtt_sub_start($m, topic => 'devices/+/events', count => 1,
                            timeout => 5);
-    my $r = post('/arg?d=d9', 'dyn');
+    $r = post('/arg?d=d9', 'dyn');
     like($r, qr{^HTTP/1.1 202}, 'topic from $arg_d: 202');
     my @got = mqtt_sub_collect($s);
     is($got[0]{topic} // '', 'devices/d9/events', '... on its own topic');

@@ -1929,7 +1929,8 @@ ngx_gravitee_mqtt_resolve(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
     } else if (ngx_strlchr(value->data, value->data + value->len, '\0')) {
         ngx_str_set(&bad, "holds a NUL");
 
-    } else if (value->data[0] == '$' && cv->value.data[0] != '$') {
+    } else if (value->data[0] == '$') {
+        /* a configured topic cannot start with one: "$" starts a variable */
         ngx_str_set(&bad, "starts with \"$\"");
 
     } else if (value->len > 65535) {
