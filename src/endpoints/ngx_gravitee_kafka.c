@@ -376,6 +376,7 @@ static void ngx_gravitee_kafka_reader_check(ngx_gravitee_kafka_reader_t *rd);
 static void ngx_gravitee_kafka_reader_retire(ngx_gravitee_kafka_reader_t *rd);
 static ngx_int_t ngx_gravitee_kafka_reader_reuse(
     ngx_gravitee_kafka_reader_t *rd, int64_t *from);
+static u_char *ngx_gravitee_kafka_decimal(u_char *p, int64_t v);
 static void ngx_gravitee_kafka_handle_hold(ngx_event_t *ev);
 static ngx_uint_t ngx_gravitee_kafka_reader_room(
     ngx_gravitee_kafka_handle_t *h);
@@ -3851,11 +3852,19 @@ ngx_gravitee_kafka_render(ngx_gravitee_kafka_conf_t *kcf,
             *p++ = ';';
         }
 
-        p = ngx_sprintf(p, "%s@", topic->name);
+        /* per record for a client catching up: no ngx_sprintf() here */
+
+        p = ngx_cpymem(p, topic->name, ngx_strlen(topic->name));
+        *p++ = '@';
 
         for (i = 0; i < topic->npartitions; i++) {
-            p = ngx_sprintf(p, "%s%ui#%L", i ? "," : "", i,
-                            next[topic->first + i] - 1);
+            if (i) {
+                *p++ = ',';
+            }
+
+            p = ngx_gravitee_kafka_decimal(p, (int64_t) i);
+            *p++ = '#';
+            p = ngx_gravitee_kafka_decimal(p, next[topic->first + i] - 1);
         }
     }
 
@@ -3870,6 +3879,31 @@ ngx_gravitee_kafka_render(ngx_gravitee_kafka_conf_t *kcf,
     ngx_encode_base64(out, &raw);
 
     return NGX_OK;
+}
+
+
+static u_char *
+ngx_gravitee_kafka_decimal(u_char *p, int64_t v)
+{
+    u_char    tmp[NGX_INT64_LEN], *d;
+    uint64_t  u;
+
+    if (v < 0) {
+        *p++ = '-';
+        u = (uint64_t) -(v + 1) + 1;
+
+    } else {
+        u = (uint64_t) v;
+    }
+
+    d = tmp + sizeof(tmp);
+
+    do {
+        *--d = (u_char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    return ngx_cpymem(p, d, tmp + sizeof(tmp) - d);
 }
 
 
