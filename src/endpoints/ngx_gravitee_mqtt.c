@@ -117,6 +117,9 @@ struct ngx_gravitee_mqtt_conn_s {
     ngx_uint_t                       attempts;
 
     ngx_queue_t                      topics;     /* ngx_gravitee_mqtt_topic_t */
+    ngx_rbtree_t                     by_id;      /* the same, by MQTT 5
+                                                    subscription id */
+    ngx_rbtree_node_t                sentinel;
     ngx_queue_t                      pubs;       /* ngx_gravitee_mqtt_pub_t */
     int                              next_sub_id;
 
@@ -135,6 +138,7 @@ struct ngx_gravitee_mqtt_conn_s {
 typedef struct {
     ngx_gravitee_source_t            source;     /* first: the core's */
     ngx_queue_t                      link;       /* in conn->topics */
+    ngx_rbtree_node_t                node;       /* in conn->by_id */
     ngx_gravitee_mqtt_conn_t        *conn;
     ngx_gravitee_mqtt_conf_t        *conf;
     char                            *filter;
@@ -203,6 +207,10 @@ static void ngx_gravitee_mqtt_failed(ngx_gravitee_mqtt_conn_t *mc,
     ngx_gravitee_mqtt_event_t *ev);
 static void ngx_gravitee_mqtt_arrived(ngx_gravitee_mqtt_conn_t *mc,
     ngx_gravitee_mqtt_event_t *ev);
+static ngx_gravitee_mqtt_topic_t *ngx_gravitee_mqtt_topic_by_id(
+    ngx_gravitee_mqtt_conn_t *mc, int id);
+static ngx_int_t ngx_gravitee_mqtt_deliver(ngx_gravitee_mqtt_topic_t *t,
+    ngx_gravitee_mqtt_event_t *ev, ngx_gravitee_message_t **msg);
 static ngx_gravitee_message_t *ngx_gravitee_mqtt_message(
     ngx_gravitee_mqtt_event_t *ev, ngx_log_t *log);
 static void ngx_gravitee_mqtt_release(void *data);
@@ -728,6 +736,7 @@ ngx_gravitee_mqtt_conn(ngx_gravitee_mqtt_conf_t *mcf)
     mc->log = ngx_cycle->log;
     mc->next_sub_id = 1;
     ngx_queue_init(&mc->topics);
+    ngx_rbtree_init(&mc->by_id, &mc->sentinel, ngx_rbtree_insert_value);
     ngx_queue_init(&mc->pubs);
     (void) pthread_mutex_init(&mc->lock, NULL);
 
@@ -1118,15 +1127,18 @@ ngx_gravitee_mqtt_failed(ngx_gravitee_mqtt_conn_t *mc,
 }
 
 
-/* a message, to the topics it was sent for */
+/*
+ * A message, to the topics it was sent for: MQTT 5 names their
+ * subscription identifiers, found in a tree; on 3.1.1 every filter is
+ * matched against the topic.
+ */
 
 static void
 ngx_gravitee_mqtt_arrived(ngx_gravitee_mqtt_conn_t *mc,
     ngx_gravitee_mqtt_event_t *ev)
 {
-    int                         i, n, id;
-    ngx_uint_t                  routed;
-    ngx_queue_t                *q, *next;
+    int                         i, n;
+    ngx_queue_t                *q;
     MQTTProperties             *props;
     ngx_gravitee_message_t     *msg;
     ngx_gravitee_mqtt_topic_t  *t;
@@ -1136,50 +1148,86 @@ ngx_gravitee_mqtt_arrived(ngx_gravitee_mqtt_conn_t *mc,
     n = MQTTProperties_propertyCount(props,
                                      MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER);
 
-    for (q = ngx_queue_head(&mc->topics);
-         q != ngx_queue_sentinel(&mc->topics);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        t = ngx_queue_data(q, ngx_gravitee_mqtt_topic_t, link);
+    if (n > 0) {
+        for (i = 0; i < n; i++) {
+            t = ngx_gravitee_mqtt_topic_by_id(mc,
+                    MQTTProperties_getNumericValueAt(props,
+                               MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER, i));
 
-        if (n > 0) {
-            routed = 0;
-
-            for (i = 0; i < n; i++) {
-                id = MQTTProperties_getNumericValueAt(props,
-                               MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER, i);
-                if (id == t->sub_id) {
-                    routed = 1;
-                    break;
-                }
+            if (t && ngx_gravitee_mqtt_deliver(t, ev, &msg) != NGX_OK) {
+                break;
             }
-
-        } else {
-            routed = ngx_gravitee_mqtt_match(t->filter, ev->topic,
-                                             strlen(ev->topic));
         }
 
-        if (!routed || t->source.nsubs == 0 || t->source.ended) {
-            continue;
-        }
+    } else {
+        for (q = ngx_queue_head(&mc->topics);
+             q != ngx_queue_sentinel(&mc->topics);
+             q = ngx_queue_next(q))
+        {
+            t = ngx_queue_data(q, ngx_gravitee_mqtt_topic_t, link);
 
-        if (msg == NULL) {
-            msg = ngx_gravitee_mqtt_message(ev, mc->log);
-            if (msg == NULL) {
-                return;
+            if (ngx_gravitee_mqtt_match(t->filter, ev->topic,
+                                        strlen(ev->topic))
+                && ngx_gravitee_mqtt_deliver(t, ev, &msg) != NGX_OK)
+            {
+                break;
             }
-
-            /* the message holds paho's payload from now on */
-            ev->msg = NULL;
         }
-
-        ngx_gravitee_source_fanout(&t->source, msg);
     }
 
     if (msg) {
         ngx_gravitee_message_unref(msg);
     }
+}
+
+
+static ngx_gravitee_mqtt_topic_t *
+ngx_gravitee_mqtt_topic_by_id(ngx_gravitee_mqtt_conn_t *mc, int id)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    key = (ngx_rbtree_key_t) id;
+    node = mc->by_id.root;
+    sentinel = mc->by_id.sentinel;
+
+    while (node != sentinel) {
+        if (key == node->key) {
+            return (ngx_gravitee_mqtt_topic_t *)
+                   ((u_char *) node - offsetof(ngx_gravitee_mqtt_topic_t,
+                                               node));
+        }
+
+        node = (key < node->key) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* the message is made once, for the first topic that has clients */
+
+static ngx_int_t
+ngx_gravitee_mqtt_deliver(ngx_gravitee_mqtt_topic_t *t,
+    ngx_gravitee_mqtt_event_t *ev, ngx_gravitee_message_t **msg)
+{
+    if (t->source.nsubs == 0 || t->source.ended) {
+        return NGX_OK;
+    }
+
+    if (*msg == NULL) {
+        *msg = ngx_gravitee_mqtt_message(ev, t->conn->log);
+        if (*msg == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* the message holds paho's payload from now on */
+        ev->msg = NULL;
+    }
+
+    ngx_gravitee_source_fanout(&t->source, *msg);
+
+    return NGX_OK;
 }
 
 
@@ -1596,6 +1644,9 @@ ngx_gravitee_mqtt_subscribe(void *conf, ngx_gravitee_sub_t *sub)
         t->conf = mcf;
         t->sub_id = mc->next_sub_id++;
         ngx_queue_insert_tail(&mc->topics, &t->link);
+
+        t->node.key = (ngx_rbtree_key_t) t->sub_id;
+        ngx_rbtree_insert(&mc->by_id, &t->node);
     }
 
     /* a client that comes gets the retained messages of its topic */
@@ -1767,6 +1818,7 @@ ngx_gravitee_mqtt_source_free(ngx_gravitee_source_t *src)
 
     if (t->conn) {
         ngx_queue_remove(&t->link);
+        ngx_rbtree_delete(&t->conn->by_id, &t->node);
         t->conn = NULL;
     }
 
