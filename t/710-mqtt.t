@@ -386,6 +386,21 @@ sub worker_pid { (worker_pids($ngx))[0] }
     is($got[0]{payload} // '', 'off', 'the POST was retained by the broker');
     is($got[0]{retain}, 1, '... with the retain flag');
     close $_->{sock} for $first, $second;
+
+    # clients joining at once share SUBSCRIBEs: each gets the retained
+    # message, the broker does not get one SUBSCRIBE per client
+    my $mark = mqtt_log_mark($m);
+    my @many = map { sse_open('/retained') } 1 .. 60;
+    my $all = 0;
+    for my $c (@many) {
+        $all++ if grep { $_->[1] eq 'off' }
+                  messages(sse_events($c, 3, sub { @{ $_[0] } >= 1 }));
+    }
+    is($all, 60, '60 clients joining at once: each gets the retained message');
+    my $subs = mqtt_log_count($m, qr/Received SUBSCRIBE from gravitee-nginx-/,
+                              $mark);
+    cmp_ok($subs, '<=', 15, "... for $subs SUBSCRIBEs to the broker");
+    close $_->{sock} for @many;
 }
 
 # --- 300 clients on 50 topics: one connection -----------------------------

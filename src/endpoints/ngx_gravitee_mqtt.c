@@ -59,6 +59,8 @@
 #define NGX_GRAVITEE_MQTT_RETAINED     3     /* SUBACK came: retained
                                                 messages are for it */
 
+#define NGX_GRAVITEE_MQTT_AGAIN        100   /* ms between two SUBSCRIBEs
+                                                of one topic for joiners */
 #define NGX_GRAVITEE_MQTT_BACKOFF_MIN  1000
 #define NGX_GRAVITEE_MQTT_BACKOFF_MAX  30000
 
@@ -144,6 +146,8 @@ typedef struct {
     char                            *filter;
     int                              sub_id;
     MQTTAsync_token                  token;      /* SUBSCRIBE in flight */
+    ngx_event_t                      again;      /* the next SUBSCRIBE for
+                                                    clients that joined */
     unsigned                         asking:1;
 } ngx_gravitee_mqtt_topic_t;
 
@@ -216,6 +220,7 @@ static ngx_gravitee_message_t *ngx_gravitee_mqtt_message(
 static void ngx_gravitee_mqtt_release(void *data);
 static void ngx_gravitee_mqtt_suback(ngx_gravitee_mqtt_conn_t *mc,
     ngx_gravitee_mqtt_event_t *ev);
+static void ngx_gravitee_mqtt_ask_again(ngx_event_t *ev);
 static void ngx_gravitee_mqtt_published(ngx_gravitee_mqtt_conn_t *mc,
     ngx_gravitee_mqtt_event_t *ev);
 static ngx_gravitee_mqtt_topic_t *ngx_gravitee_mqtt_topic_asking(
@@ -1459,7 +1464,22 @@ ngx_gravitee_mqtt_suback(ngx_gravitee_mqtt_conn_t *mc,
         sub->endpoint_data = (void *) state;
     }
 
-    if (joining) {
+    if (joining && !t->again.timer_set) {
+        /*
+         * not at once: clients joining at a high rate (a reload storm)
+         * share one SUBSCRIBE every NGX_GRAVITEE_MQTT_AGAIN ms at most
+         */
+        ngx_add_timer(&t->again, NGX_GRAVITEE_MQTT_AGAIN);
+    }
+}
+
+
+static void
+ngx_gravitee_mqtt_ask_again(ngx_event_t *ev)
+{
+    ngx_gravitee_mqtt_topic_t *t = ev->data;
+
+    if (t->conn && t->conn->state == NGX_GRAVITEE_MQTT_UP && !t->asking) {
         ngx_gravitee_mqtt_ask(t);
     }
 }
@@ -1643,6 +1663,11 @@ ngx_gravitee_mqtt_subscribe(void *conf, ngx_gravitee_sub_t *sub)
         t->conn = mc;
         t->conf = mcf;
         t->sub_id = mc->next_sub_id++;
+
+        t->again.handler = ngx_gravitee_mqtt_ask_again;
+        t->again.data = t;
+        t->again.log = src->log;
+        t->again.cancelable = 1;
         ngx_queue_insert_tail(&mc->topics, &t->link);
 
         t->node.key = (ngx_rbtree_key_t) t->sub_id;
@@ -1679,7 +1704,7 @@ ngx_gravitee_mqtt_subscribe(void *conf, ngx_gravitee_sub_t *sub)
     }
 
     if (mcf->retained_on_subscribe && mc->state == NGX_GRAVITEE_MQTT_UP
-        && !t->asking)
+        && !t->asking && !t->again.timer_set)
     {
         ngx_gravitee_mqtt_ask(t);
     }
@@ -1815,6 +1840,10 @@ static void
 ngx_gravitee_mqtt_source_free(ngx_gravitee_source_t *src)
 {
     ngx_gravitee_mqtt_topic_t *t = (ngx_gravitee_mqtt_topic_t *) src;
+
+    if (t->again.timer_set) {
+        ngx_del_timer(&t->again);
+    }
 
     if (t->conn) {
         ngx_queue_remove(&t->link);
