@@ -1,11 +1,24 @@
 /*
  * loadgen: WebSocket / SSE subscriber load generator and HTTP publisher
- * for benchmarking fan-out servers (ngx_gravitee_module, Nchan).
+ * for benchmarking fan-out servers (ngx_gravitee_module, Nchan), with an
+ * MQTT-over-WebSocket subscriber mode (--mode mqtt-ws) and an MQTT
+ * publisher (--publish mqtt://...) for bench/mqtt.sh.
  *
  * Single-threaded, non-blocking, epoll (level-triggered).
  *
- *   loadgen --mode ws|sse --url URL -n N [options]     subscribers
+ *   loadgen --mode ws|sse|mqtt-ws --url URL -n N [options]  subscribers
  *   loadgen --publish URL [--rate R --count C --size S] publisher
+ *
+ * mqtt-ws: the RFC 6455 handshake with "Sec-WebSocket-Protocol: mqtt", then
+ * MQTT 3.1.1 CONNECT (clean session, --keepalive, default 0) and SUBSCRIBE
+ * --topic at QoS 0 in binary frames; a subscriber is established at its
+ * SUBACK (granted QoS < 0x80). The binary frames' payloads are one byte
+ * stream of MQTT packets (a packet may span frames, a frame hold several);
+ * each PUBLISH is one message, its payload's start read for the "t=<ns> "
+ * stamp exactly as a ws message's.
+ * --publish mqtt://HOST:PORT/TOPIC: one TCP connection, MQTT 3.1.1 CONNECT,
+ * CONNACK, then PUBLISH QoS 0 of --size bytes ("t=<ns> " + 'x') at --rate
+ * until --count (0 = until SIGTERM or --duration), then DISCONNECT.
  *
  * Lines printed on stdout (one line each, key=value):
  *   setup_done ...   once every subscriber is established or has failed
@@ -54,7 +67,10 @@
 #define LAT_CAP_DEFAULT   (4u * 1024 * 1024)
 #define MAX_SRC_IPS       250
 
-enum { MODE_WS = 0, MODE_SSE = 1 };
+enum { MODE_WS = 0, MODE_SSE = 1, MODE_MQTTWS = 2 };
+
+/* mqtt-ws and ws share the WebSocket framing */
+#define IS_WS()  (opt_mode == MODE_WS || opt_mode == MODE_MQTTWS)
 
 enum {
     C_NEW = 0,        /* not opened yet */
@@ -98,6 +114,21 @@ struct sse_parser {
     char      line[LINE_KEEP];
 };
 
+/* MQTT packets in the binary frames' payload stream (mqtt-ws) */
+enum { MQ_FIXED = 0, MQ_LEN, MQ_BODY };
+
+struct mqtt_parser {
+    uint8_t   phase;
+    uint8_t   type;            /* fixed header byte */
+    uint8_t   len_shift;       /* remaining-length varint: bits so far */
+    uint8_t   small[4];        /* first body bytes (CONNACK, SUBACK, topic len) */
+    uint8_t   subscribed;      /* SUBACK seen */
+    uint8_t   ws_up;           /* WebSocket handshake done */
+    uint32_t  remaining;       /* body length */
+    uint32_t  pos;             /* body bytes seen */
+    uint32_t  payload_at;      /* PUBLISH: body offset of the payload */
+};
+
 struct conn {
     int       fd;
     uint8_t   state;
@@ -119,6 +150,7 @@ struct conn {
         struct ws_parser   ws;
         struct sse_parser  sse;
     } p;
+    struct mqtt_parser  mq;    /* mqtt-ws only */
 };
 
 /* options */
@@ -146,6 +178,8 @@ static char      *opt_publish;
 static long       opt_count = 200;
 static long       opt_size = 100;
 static long       opt_slow_rcvbuf = 4096;
+static const char *opt_topic = "bench/t";   /* mqtt-ws subscription */
+static long       opt_keepalive;             /* mqtt-ws CONNECT keepalive, s */
 
 /* target */
 static struct sockaddr_in  dst;
@@ -165,6 +199,7 @@ static uint64_t      rng_state;
 static long   st_opened, st_pending, st_established, st_failed, st_closed;
 static long   st_done, st_slow_sent, st_slow_dropped, st_slow_failed;
 static long   st_proto_err, st_ws_pings, st_ws_close_rcvd;
+static long   st_mq_other;                 /* MQTT packets neither PUBLISH nor acks */
 static uint64_t  st_msgs, st_msgs_at_setup, st_wmsgs;
 static int64_t   st_first_ns, st_last_ns;   /* CLOCK_REALTIME, any message */
 static int    setup_reported;
@@ -840,6 +875,211 @@ prefix_add(struct conn *c, const uint8_t *p, size_t n, const uint8_t *mask,
 }
 
 
+/* ------------------------------------------------------- MQTT (mqtt-ws) */
+
+static size_t
+mqtt_varint(uint8_t *out, size_t v)
+{
+    size_t  n = 0;
+
+    do {
+        out[n] = (uint8_t) (v & 0x7f);
+        v >>= 7;
+        if (v > 0) {
+            out[n] |= 0x80;
+        }
+        n++;
+    } while (v > 0 && n < 4);
+    return n;
+}
+
+
+/* an MQTT string: 2-byte length, bytes */
+static size_t
+mqtt_str(uint8_t *out, const char *str, size_t len)
+{
+    out[0] = (uint8_t) (len >> 8);
+    out[1] = (uint8_t) len;
+    memcpy(out + 2, str, len);
+    return 2 + len;
+}
+
+
+/* MQTT 3.1.1 CONNECT: clean session, keepalive, client id */
+static size_t
+mqtt_connect_packet(uint8_t *out, const char *client_id, long keepalive)
+{
+    uint8_t  body[300];
+    size_t   b = 0, h = 0, idl = strlen(client_id);
+
+    if (idl > 200) {
+        idl = 200;
+    }
+    b += mqtt_str(body + b, "MQTT", 4);
+    body[b++] = 4;                          /* protocol level 3.1.1 */
+    body[b++] = 0x02;                       /* clean session */
+    body[b++] = (uint8_t) (keepalive >> 8);
+    body[b++] = (uint8_t) keepalive;
+    b += mqtt_str(body + b, client_id, idl);
+    out[h++] = 0x10;
+    h += mqtt_varint(out + h, b);
+    memcpy(out + h, body, b);
+    return h + b;
+}
+
+
+/* SUBSCRIBE packet id 1, one filter at QoS 0 */
+static size_t
+mqtt_subscribe_packet(uint8_t *out, const char *topic)
+{
+    size_t  tl = strlen(topic), h = 0, b = 2 + 2 + tl + 1;
+
+    out[h++] = 0x82;
+    h += mqtt_varint(out + h, b);
+    out[h++] = 0;
+    out[h++] = 1;
+    h += mqtt_str(out + h, topic, tl);
+    out[h++] = 0;                           /* requested QoS 0 */
+    return h;
+}
+
+
+/* the WebSocket is up: CONNECT and SUBSCRIBE, one binary frame each */
+static int
+mqtt_start(struct conn *c)
+{
+    uint8_t  pkt[600];
+    char     id[64];
+    size_t   n;
+
+    snprintf(id, sizeof(id), "lg%ld-%ld", (long) getpid(), (long) (c - conns));
+    n = mqtt_connect_packet(pkt, id, opt_keepalive);
+    if (ws_send_frame(c, 0x2, pkt, n) < 0) {
+        return -1;
+    }
+    n = mqtt_subscribe_packet(pkt, opt_topic);
+    return ws_send_frame(c, 0x2, pkt, n);
+}
+
+
+/* returns -1 if the connection was closed */
+static int
+mqtt_packet_done(struct conn *c)
+{
+    struct mqtt_parser  *m = &c->mq;
+
+    m->phase = MQ_FIXED;
+    switch (m->type >> 4) {
+    case 3:     /* PUBLISH */
+        record_message(c);
+        break;
+    case 2:     /* CONNACK: flags, return code */
+        if (m->remaining < 2 || m->small[1] != 0) {
+            st_proto_err++;
+            conn_close(c, 1, "mqtt: CONNACK refused");
+            return -1;
+        }
+        break;
+    case 9:     /* SUBACK: packet id, granted QoS */
+        if (m->remaining < 3 || m->small[2] >= 0x80) {
+            st_proto_err++;
+            conn_close(c, 1, "mqtt: SUBACK refused");
+            return -1;
+        }
+        if (!m->subscribed && c->state == C_HANDSHAKE) {
+            m->subscribed = 1;
+            c->state = C_OPEN;
+            st_pending--;
+            st_established++;
+        }
+        break;
+    case 13:    /* PINGRESP */
+        break;
+    default:
+        st_mq_other++;
+        break;
+    }
+    return 0;
+}
+
+
+/* the (unmasked) payload bytes of binary frames: a stream of MQTT packets */
+static int
+mqtt_bytes(struct conn *c, const uint8_t *p, size_t n)
+{
+    struct mqtt_parser  *m = &c->mq;
+    size_t               take;
+    uint8_t              b;
+
+    while (n > 0) {
+        switch (m->phase) {
+        case MQ_FIXED:
+            m->type = *p++;
+            n--;
+            m->remaining = 0;
+            m->len_shift = 0;
+            m->pos = 0;
+            m->payload_at = UINT32_MAX;
+            m->phase = MQ_LEN;
+            break;
+
+        case MQ_LEN:
+            b = *p++;
+            n--;
+            m->remaining |= (uint32_t) (b & 0x7f) << m->len_shift;
+            m->len_shift += 7;
+            if (b & 0x80) {
+                if (m->len_shift >= 28) {
+                    st_proto_err++;
+                    conn_close(c, 0, "mqtt: bad remaining length");
+                    return -1;
+                }
+                break;
+            }
+            m->phase = MQ_BODY;
+            c->prefix_len = 0;
+            if (m->remaining == 0 && mqtt_packet_done(c) < 0) {
+                return -1;
+            }
+            break;
+
+        default:    /* MQ_BODY */
+            /* header bytes one at a time: the topic length, then where
+             * the payload starts (QoS > 0 adds a packet id) */
+            while (n > 0 && m->pos < m->remaining && m->pos < m->payload_at) {
+                if (m->pos < sizeof(m->small)) {
+                    m->small[m->pos] = *p;
+                }
+                m->pos++;
+                p++;
+                n--;
+                if (m->pos == 2 && (m->type >> 4) == 3) {
+                    m->payload_at = 2 + ((uint32_t) m->small[0] << 8
+                                         | m->small[1])
+                                    + (((m->type >> 1) & 3) ? 2 : 0);
+                }
+            }
+            take = m->remaining - m->pos;
+            if (take > n) {
+                take = n;
+            }
+            if (take > 0) {
+                /* only a PUBLISH's payload gets here */
+                prefix_add(c, p, take, NULL, 0);
+                m->pos += (uint32_t) take;
+                p += take;
+                n -= take;
+            }
+            if (m->pos == m->remaining && mqtt_packet_done(c) < 0) {
+                return -1;
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
+
 /* returns -1 if the connection was closed */
 static int
 ws_frame_done(struct conn *c)
@@ -876,7 +1116,9 @@ ws_frame_done(struct conn *c)
         }
     } else if (w->fin) {
         w->in_msg = 0;
-        record_message(c);
+        if (opt_mode == MODE_WS) {
+            record_message(c);
+        }
     }
 
     w->hdr_have = 0;
@@ -952,7 +1194,9 @@ ws_parse(struct conn *c, const uint8_t *p, size_t n)
                     return -1;
                 }
                 w->in_msg = 1;
-                c->prefix_len = 0;
+                if (opt_mode == MODE_WS) {
+                    c->prefix_len = 0;
+                }
             } else {
                 st_proto_err++;
                 conn_close(c, 0, "unknown ws data opcode");
@@ -972,6 +1216,15 @@ ws_parse(struct conn *c, const uint8_t *p, size_t n)
             for (i = 0; i < take; i++) {
                 w->ctrl[w->ctrl_len++] = w->masked
                     ? p[i] ^ w->mask[(w->frame_pos + i) & 3] : p[i];
+            }
+        } else if (opt_mode == MODE_MQTTWS) {
+            if (w->masked) {     /* servers do not mask; rbuf is ours */
+                for (i = 0; i < take; i++) {
+                    ((uint8_t *) p)[i] ^= w->mask[(w->frame_pos + i) & 3];
+                }
+            }
+            if (mqtt_bytes(c, p, take) < 0) {
+                return -1;
             }
         } else if (c->prefix_len < PREFIX_MAX) {
             prefix_add(c, p, take, w->masked ? w->mask : NULL, w->frame_pos);
@@ -1192,7 +1445,7 @@ handshake_done(struct conn *c, size_t hlen, const char *rest, size_t rest_len)
         return -1;
     }
 
-    if (opt_mode == MODE_WS) {
+    if (IS_WS()) {
         if (status != 101) {
             h[hlen - 1] = save;
             conn_close(c, 1, "ws handshake: status is not 101");
@@ -1206,6 +1459,23 @@ handshake_done(struct conn *c, size_t hlen, const char *rest, size_t rest_len)
         }
         memset(&c->p.ws, 0, sizeof(c->p.ws));
         c->p.ws.hdr_need = 2;
+        if (opt_mode == MODE_MQTTWS) {
+            /* established at the SUBACK (mqtt_packet_done); until then
+             * the connection stays C_HANDSHAKE, under --hs-timeout */
+            h[hlen - 1] = save;
+            memset(&c->mq, 0, sizeof(c->mq));
+            c->mq.ws_up = 1;
+            free(c->hdr);
+            c->hdr = NULL;
+            c->hdr_len = 0;
+            if (mqtt_start(c) < 0) {
+                return -1;
+            }
+            if (rest_len > 0) {
+                return ws_parse(c, (const uint8_t *) rest, rest_len);
+            }
+            return 0;
+        }
     } else {
         if (status != 200) {
             h[hlen - 1] = save;
@@ -1230,7 +1500,7 @@ handshake_done(struct conn *c, size_t hlen, const char *rest, size_t rest_len)
     c->hdr_len = 0;
 
     if (rest_len > 0) {
-        if (opt_mode == MODE_WS) {
+        if (IS_WS()) {
             return ws_parse(c, (const uint8_t *) rest, rest_len);
         }
         return sse_parse(c, (const uint8_t *) rest, rest_len);
@@ -1294,7 +1564,7 @@ conn_send_request(struct conn *c)
     int      len;
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-    if (opt_mode == MODE_WS) {
+    if (IS_WS()) {
         memcpy(key, &r1, 8);
         memcpy(key + 8, &r2, 8);
         base64_encode(key, 16, key64);
@@ -1310,7 +1580,10 @@ conn_send_request(struct conn *c)
                        "Connection: Upgrade\r\n"
                        "Sec-WebSocket-Key: %s\r\n"
                        "Sec-WebSocket-Version: 13\r\n"
-                       "\r\n", path, host_hdr, key64);
+                       "%s"
+                       "\r\n", path, host_hdr, key64,
+                       opt_mode == MODE_MQTTWS
+                       ? "Sec-WebSocket-Protocol: mqtt\r\n" : "");
     } else {
         len = snprintf(req, sizeof(req),
                        "GET %s HTTP/1.%c\r\n"
@@ -1400,7 +1673,7 @@ conn_readable(struct conn *c)
             if (errno == EAGAIN || errno == EINTR) {
                 return;
             }
-            if (c->state == C_OPEN && opt_mode == MODE_WS
+            if (c->state == C_OPEN && IS_WS()
                 && c->p.ws.close_sent)
             {
                 conn_close(c, 0, NULL);          /* reset after ws close */
@@ -1410,7 +1683,7 @@ conn_readable(struct conn *c)
             return;
         }
         if (n == 0) {
-            if (c->state == C_OPEN && opt_mode == MODE_WS
+            if (c->state == C_OPEN && IS_WS()
                 && c->p.ws.close_sent)
             {
                 conn_close(c, 0, NULL);          /* normal ws close */
@@ -1420,12 +1693,18 @@ conn_readable(struct conn *c)
             }
             return;
         }
-        if (c->state == C_HANDSHAKE) {
+        if (c->state == C_HANDSHAKE && opt_mode == MODE_MQTTWS
+            && c->mq.ws_up)
+        {
+            if (ws_parse(c, (uint8_t *) rbuf, (size_t) n) < 0) {
+                return;
+            }
+        } else if (c->state == C_HANDSHAKE) {
             if (handshake_bytes(c, rbuf, (size_t) n) < 0) {
                 return;
             }
         } else if (c->state == C_OPEN) {
-            if (opt_mode == MODE_WS) {
+            if (IS_WS()) {
                 if (ws_parse(c, (uint8_t *) rbuf, (size_t) n) < 0) {
                     return;
                 }
@@ -1545,7 +1824,8 @@ print_line(const char *tag)
     printf("%s mode=%s n=%ld slow=%ld connected=%ld failed=%ld "
            "closed=%ld msgs=%" PRIu64 " msgs_after_setup=%" PRIu64
            " min=%u max=%u expect=%ld lost=%" PRIu64,
-           tag, opt_mode == MODE_WS ? "ws" : "sse", opt_n, opt_slow,
+           tag, opt_mode == MODE_WS ? "ws"
+                : opt_mode == MODE_MQTTWS ? "mqtt-ws" : "sse", opt_n, opt_slow,
            st_established, st_failed, st_closed, st_msgs,
            setup_reported ? st_msgs - st_msgs_at_setup : 0,
            mn, mx, opt_expect, lost);
@@ -1560,6 +1840,9 @@ print_line(const char *tag)
         } else {
             printf(" lat_n=0 lat_p50_ms=- lat_p99_ms=-");
         }
+    }
+    if (opt_mode == MODE_MQTTWS) {
+        printf(" mqtt_other=%ld", st_mq_other);
     }
     printf(" slow_sent=%ld slow_dropped=%ld proto_err=%ld pings=%ld "
            "ws_close=%ld setup_s=%.3f elapsed_s=%.3f first_ns=%" PRId64
@@ -1999,17 +2282,169 @@ run_publisher(void)
 }
 
 
+/* ------------------------------------------------------ MQTT publisher */
+
+static int
+mqtt_pub_open(const char *client_id)
+{
+    uint8_t  pkt[300], ack[4];
+    size_t   n, off;
+    ssize_t  r;
+    int      fd;
+
+    fd = pub_connect();
+    if (fd < 0) {
+        return -1;
+    }
+    n = mqtt_connect_packet(pkt, client_id, 0);
+    if (send(fd, pkt, n, MSG_NOSIGNAL) != (ssize_t) n) {
+        close(fd);
+        return -1;
+    }
+    for (off = 0; off < 4; off += (size_t) r) {   /* CONNACK 20 02 00 00 */
+        r = recv(fd, ack + off, 4 - off, 0);
+        if (r <= 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    if (ack[0] != 0x20 || ack[3] != 0) {
+        warnx_("publisher: CONNACK %02x %02x %02x %02x", ack[0], ack[1],
+               ack[2], ack[3]);
+        close(fd);
+        errno = ECONNREFUSED;
+        return -1;
+    }
+    return fd;
+}
+
+
+/*
+ * --publish mqtt://HOST:PORT/TOPIC: QoS 0 PUBLISH of --size bytes
+ * ("t=<ns> " + 'x') at --rate, --count of them (0: until SIGTERM or
+ * --duration). QoS 0 has no acknowledgement: ok = written to the socket.
+ */
+static int
+run_mqtt_publisher(const char *topic)
+{
+    uint8_t         *pkt, *payload;
+    size_t           tl = strlen(topic), h = 0, len;
+    long             i, sent = 0, ok = 0, fail = 0, reconnects = 0;
+    int              fd;
+    double           start, due, now, late, late_max = 0;
+    struct timespec  ts;
+    char             tbuf[32], id[64];
+    int              tln;
+    ssize_t          n;
+    size_t           off;
+
+    if (opt_rate <= 0) {
+        opt_rate = 50;
+    }
+    if (opt_size < 24) {
+        opt_size = 24;
+    }
+    if (tl == 0 || tl > 1000 || strpbrk(topic, "+#") != NULL) {
+        die("bad MQTT topic \"%s\"", topic);
+    }
+    pkt = malloc(16 + tl + (size_t) opt_size);
+    if (pkt == NULL) {
+        die("out of memory");
+    }
+    pkt[h++] = 0x30;                           /* PUBLISH, QoS 0 */
+    h += mqtt_varint(pkt + h, 2 + tl + (size_t) opt_size);
+    h += mqtt_str(pkt + h, topic, tl);
+    payload = pkt + h;
+    memset(payload, 'x', (size_t) opt_size);
+    len = h + (size_t) opt_size;
+
+    snprintf(id, sizeof(id), "lgpub-%ld", (long) getpid());
+    fd = mqtt_pub_open(id);
+    if (fd < 0) {
+        die("publisher: cannot connect to the broker: %s", strerror(errno));
+    }
+    printf("publish_ready t=%" PRId64 "\n", real_ns());
+    fflush(stdout);
+
+    start = mono_now();
+    for (i = 0; (opt_count == 0 || i < opt_count) && !stop_flag; i++) {
+        due = start + (double) i / opt_rate;
+        now = mono_now();
+        if (opt_duration > 0 && now - start >= opt_duration) {
+            break;
+        }
+        if (due > now) {
+            ts.tv_sec = (time_t) (due - now);
+            ts.tv_nsec = (long) ((due - now - (double) ts.tv_sec) * 1e9);
+            nanosleep(&ts, NULL);
+            if (stop_flag) {
+                break;
+            }
+        } else {
+            late = now - due;
+            if (late > late_max) {
+                late_max = late;
+            }
+        }
+        if (fd < 0) {
+            fd = mqtt_pub_open(id);
+            if (fd < 0) {
+                fail++;
+                continue;
+            }
+            reconnects++;
+        }
+        tln = snprintf(tbuf, sizeof(tbuf), "t=%" PRId64 " ", real_ns());
+        memcpy(payload, tbuf, (size_t) tln);
+        for (off = 0; off < len; off += (size_t) n) {
+            n = send(fd, pkt + off, len - off, MSG_NOSIGNAL);
+            if (n <= 0) {
+                break;
+            }
+        }
+        sent++;
+        if (off < len) {
+            fail++;
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        ok++;
+    }
+    if (fd >= 0) {
+        static const uint8_t  disc[2] = { 0xe0, 0x00 };
+
+        n = send(fd, disc, 2, MSG_NOSIGNAL);
+        (void) n;
+        close(fd);
+    }
+    now = mono_now();
+    printf("publish proto=mqtt topic=%s sent=%ld ok=%ld fail=%ld "
+           "reconnects=%ld size=%ld rate=%.1f elapsed_s=%.3f "
+           "late_max_ms=%.3f\n", topic, sent, ok, fail, reconnects,
+           opt_size, opt_rate, now - start, late_max * 1e3);
+    fflush(stdout);
+    free(pkt);
+    return fail > 0 ? 1 : 0;
+}
+
+
 /* ---------------------------------------------------------------- main */
 
 static void
 usage(void)
 {
     fprintf(stderr,
-"usage: loadgen --mode ws|sse --url URL -n N [options]\n"
-"       loadgen --publish URL [--rate R] [--count C] [--size S]\n"
+"usage: loadgen-mqtt --mode ws|sse|mqtt-ws --url URL -n N [options]\n"
+"       loadgen-mqtt --publish http://...|mqtt://HOST:PORT/TOPIC [--rate R]\n"
+"                    [--count C] [--size S]\n"
 "\n"
 "subscribers:\n"
 "  --mode ws|sse       WebSocket (RFC 6455) or Server-Sent Events (default ws)\n"
+"  --mode mqtt-ws      MQTT 3.1.1 over WebSocket (subprotocol mqtt): CONNECT,\n"
+"                      SUBSCRIBE --topic QoS 0; each PUBLISH is a message\n"
+"  --topic T           mqtt-ws subscription (default bench/t)\n"
+"  --keepalive S       mqtt-ws CONNECT keepalive (default 0: none)\n"
 "  --url URL           ws://HOST:PORT/PATH or http://HOST:PORT/PATH\n"
 "  -n N                number of reading subscribers (default 1)\n"
 "  --rate R            connections per second ramp (default: unlimited)\n"
@@ -2032,7 +2467,9 @@ usage(void)
 "  --http10            SSE request as HTTP/1.0 (close-delimited response)\n"
 "  --no-linger0        close normally at exit (default: RST, no TIME_WAIT)\n"
 "publisher:\n"
-"  --publish URL       POST messages to URL on one keep-alive connection\n"
+"  --publish URL       POST messages to URL on one keep-alive connection;\n"
+"                      mqtt://HOST:PORT/TOPIC: MQTT 3.1.1 PUBLISH QoS 0 on\n"
+"                      one TCP connection (--count 0: until SIGTERM)\n"
 "  --rate R            messages per second (default 50)\n"
 "  --count C           number of messages (default 200)\n"
 "  --size S            payload bytes: \"t=<ns> \" then 'x' padding (default 100)\n"
@@ -2052,7 +2489,7 @@ main(int argc, char **argv)
         O_MODE = 256, O_URL, O_RATE, O_EXPECT, O_DURATION, O_IDLE, O_SLOW,
         O_LATENCY, O_PIN, O_SRC, O_MAXP, O_HST, O_HTTP10, O_NOLINGER,
         O_PUBLISH, O_COUNT, O_SIZE, O_QUIET, O_SLOWRCV, O_HOLD, O_WINDOW,
-        O_ANYDEST
+        O_ANYDEST, O_TOPIC, O_KEEPALIVE
     };
     static const struct option  lo[] = {
         { "mode", required_argument, NULL, O_MODE },
@@ -2077,6 +2514,8 @@ main(int argc, char **argv)
         { "count", required_argument, NULL, O_COUNT },
         { "size", required_argument, NULL, O_SIZE },
         { "quiet", no_argument, NULL, O_QUIET },
+        { "topic", required_argument, NULL, O_TOPIC },
+        { "keepalive", required_argument, NULL, O_KEEPALIVE },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -2090,6 +2529,8 @@ main(int argc, char **argv)
                 opt_mode = MODE_WS;
             } else if (strcmp(optarg, "sse") == 0) {
                 opt_mode = MODE_SSE;
+            } else if (strcmp(optarg, "mqtt-ws") == 0) {
+                opt_mode = MODE_MQTTWS;
             } else {
                 usage();
             }
@@ -2116,6 +2557,8 @@ main(int argc, char **argv)
         case O_COUNT:     opt_count = strtol(optarg, NULL, 10); break;
         case O_SIZE:      opt_size = strtol(optarg, NULL, 10); break;
         case O_QUIET:     opt_quiet = 1; break;
+        case O_TOPIC:     opt_topic = optarg; break;
+        case O_KEEPALIVE: opt_keepalive = strtol(optarg, NULL, 10); break;
         default:          usage();
         }
     }
@@ -2137,6 +2580,19 @@ main(int argc, char **argv)
         if (opt_count < 0 || opt_count > 10000000 || opt_size > 16 << 20) {
             die("--count or --size out of range");
         }
+        if (strncmp(opt_publish, "mqtt://", 7) == 0) {
+            char        u[2100];
+            const char *hp = opt_publish + 7, *sl = strchr(hp, '/');
+
+            if (sl == NULL || sl[1] == '\0'
+                || memchr(hp, ':', (size_t) (sl - hp)) == NULL)
+            {
+                die("--publish mqtt://HOST:PORT/TOPIC (the port is required)");
+            }
+            snprintf(u, sizeof(u), "http://%.*s/", (int) (sl - hp), hp);
+            parse_url(u);
+            return run_mqtt_publisher(sl + 1);
+        }
         parse_url(opt_publish);
         return run_publisher();
     }
@@ -2151,6 +2607,11 @@ main(int argc, char **argv)
     }
     if (opt_expect < 0 || opt_expect > 100000000) {
         die("bad --expect");
+    }
+    if (opt_keepalive < 0 || opt_keepalive > 65535 || strlen(opt_topic) == 0
+        || strlen(opt_topic) > 400)
+    {
+        die("bad --keepalive or --topic");
     }
     parse_url(opt_url);
     return run_subscribers();
