@@ -125,14 +125,7 @@ my $port = $ngx->{port};
 
 # --- small clients -----------------------------------------------------------
 
-sub http {
-    my ($req, $timeout) = @_;
-    my $s = tcp_connect($port);
-    print $s $req;
-    my $r = read_until($s, undef, $timeout // 5);
-    close $s;
-    return $r;
-}
+sub http { http_exchange($port, @_) }
 
 sub get_json {
     my ($path) = @_;
@@ -149,13 +142,7 @@ sub post {
                 . "Content-Length: " . length($body) . "\r\n\r\n$body");
 }
 
-sub sse_open {
-    my ($path, $last) = @_;
-    my $s = tcp_connect($port);
-    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
-             . (defined $last ? "Last-Event-ID: $last\r\n" : '') . "\r\n";
-    return { sock => $s, buf => '' };
-}
+sub sse_open { sse_connect($port, @_) }
 
 # the events read so far: [id, data]
 sub sse_events {
@@ -184,15 +171,7 @@ sub sse_events {
     return @ev;
 }
 
-sub ws_open {
-    my ($path) = @_;
-    my $s = tcp_connect($port);
-    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-             . "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-             . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    my $h = read_until($s, qr/\r\n\r\n/);
-    return ($s, $h);
-}
+sub ws_open { ws_handshake($port, @_) }
 
 sub decode_position {
     my ($p) = @_;

@@ -113,14 +113,7 @@ my $port = $ngx->{port};
 
 # --- small clients -----------------------------------------------------------
 
-sub http {
-    my ($req, $timeout) = @_;
-    my $s = tcp_connect($port);
-    print $s $req;
-    my $r = read_until($s, undef, $timeout // 5);
-    close $s;
-    return $r;
-}
+sub http { http_exchange($port, @_) }
 
 sub post {
     my ($path, $body, @h) = @_;
@@ -130,13 +123,7 @@ sub post {
                 . "Content-Length: " . length($body) . "\r\n\r\n$body");
 }
 
-sub sse_open {
-    my ($path) = @_;
-    my $s = tcp_connect($port);
-    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n"
-             . "Accept: text/event-stream\r\n\r\n";
-    return { sock => $s, buf => '' };
-}
+sub sse_open { sse_connect($port, @_) }
 
 # the events read so far: [event, data, comments]
 sub sse_events {
@@ -167,15 +154,7 @@ sub sse_events {
 
 sub messages { return grep { $_->[0] eq 'message' } @_ }
 
-sub ws_open {
-    my ($path) = @_;
-    my $s = tcp_connect($port);
-    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-             . "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-             . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    my $h = read_until($s, qr/\r\n\r\n/);
-    return ($s, $h);
-}
+sub ws_open { ws_handshake($port, @_) }
 
 # wait until the worker's subscription is at the broker: a probe message
 # on the topic reaches the client

@@ -68,6 +68,10 @@ Test::Nginx::Socket is loaded (the project's t/lib one or openresty's).
         $url (the DOM after its load event, --virtual-time-budget 10 s);
         "no page: ..." when there is none
   free_port()
+  http_exchange($port, $request, $timeout = 5) -> the whole answer of one
+        request sent on its own connection
+  ws_handshake($port, $path) -> ($sock, $response_head)
+  sse_connect($port, $path, $last_event_id) -> { sock, buf => '' }
 
 =cut
 
@@ -88,7 +92,8 @@ our @EXPORT = qw(start_nginx stop_nginx reload_nginx error_log_text
                  error_log_size wait_for_error_log worker_pids
                  nginx_check_config use_startup_error_log tcp_connect
                  read_until ws_frame ws_read_frame gen_self_signed_cert
-                 free_port browser_text);
+                 free_port browser_text http_exchange ws_handshake
+                 sse_connect);
 
 my %Started;    # pid => $ngx, stopped in END
 
@@ -435,6 +440,37 @@ sub read_until {
         return $buf if $n == 0;
         $buf .= $chunk;
     }
+}
+
+# one request on its own connection, the whole answer (until the server
+# closes or $timeout, 5 s)
+sub http_exchange {
+    my ($port, $req, $timeout) = @_;
+    my $s = tcp_connect($port);
+    print $s $req;
+    my $r = read_until($s, undef, $timeout // 5);
+    close $s;
+    return $r;
+}
+
+# a WebSocket client after its handshake: (socket, response head)
+sub ws_handshake {
+    my ($port, $path) = @_;
+    my $s = tcp_connect($port);
+    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+             . "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    my $h = read_until($s, qr/\r\n\r\n/);
+    return ($s, $h);
+}
+
+# an SSE client, with a Last-Event-ID if given: { sock, buf => '' }
+sub sse_connect {
+    my ($port, $path, $last) = @_;
+    my $s = tcp_connect($port);
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
+             . (defined $last ? "Last-Event-ID: $last\r\n" : '') . "\r\n";
+    return { sock => $s, buf => '' };
 }
 
 sub ws_frame {
