@@ -284,7 +284,23 @@ struct ngx_gravitee_loc_conf_s {
  * ctx starts that ctx with this struct.
  */
 
+/*
+ * Who the caller is, as the plan that let it in says
+ * ($message_proxy_plan, _application, _subject); a detached stream keeps a
+ * copy.  "expires": when the credential stops being valid (a JWT's exp),
+ * which ends a stream; 0: never.
+ */
+
 typedef struct {
+    ngx_str_t                   plan;
+    ngx_str_t                   application;
+    ngx_str_t                   subject;
+    time_t                      expires;
+} ngx_gravitee_identity_t;
+
+
+typedef struct {
+    ngx_gravitee_identity_t    *identity;    /* NULL: no plan declared */
     ngx_uint_t                  messages;    /* sent to the client */
     ngx_uint_t                  dropped;
     const char                 *reason;      /* why a stream ended; NULL
@@ -303,8 +319,25 @@ typedef struct {
     ngx_uint_t                  i;
 } ngx_gravitee_header_iter_t;
 
+/*
+ * An entrypoint sets its request ctx (which starts with the tally) with
+ * this, not ngx_http_set_ctx(): the caller's identity, found by the plans
+ * in the access phase, goes along.
+ */
+void ngx_gravitee_set_ctx(ngx_http_request_t *r, ngx_gravitee_tally_t *tally);
+
+/* the caller's identity, if a plan let it in (src/plans); else NULL */
+ngx_gravitee_identity_t *ngx_gravitee_request_identity(
+    ngx_http_request_t *r);
+
 ngx_table_elt_t *ngx_gravitee_header_next(ngx_http_request_t *r,
     ngx_gravitee_header_iter_t *it, const char *name);
+
+/* the parsing of a directive's key=value words, for other modules */
+char *ngx_gravitee_parse_params(ngx_conf_t *cf, const char *kind,
+    ngx_str_t *name, ngx_gravitee_param_t *params, void *conf);
+char *ngx_gravitee_unknown(ngx_conf_t *cf, const char *kind, ngx_str_t *name,
+    ngx_str_t *what, ngx_str_t *allowed, ngx_uint_t n);
 
 ngx_int_t ngx_gravitee_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *message);

@@ -41,10 +41,6 @@ static char *ngx_gravitee_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_gravitee_declare_api(ngx_conf_t *cf,
     ngx_gravitee_loc_conf_t *glcf);
-static char *ngx_gravitee_parse_params(ngx_conf_t *cf, const char *kind,
-    ngx_str_t *name, ngx_gravitee_param_t *params, void *conf);
-static char *ngx_gravitee_unknown(ngx_conf_t *cf, const char *kind,
-    ngx_str_t *name, ngx_str_t *what, ngx_str_t *allowed, ngx_uint_t n);
 static ngx_int_t ngx_gravitee_init_process(ngx_cycle_t *cycle);
 static void ngx_gravitee_exit_process(ngx_cycle_t *cycle);
 
@@ -310,6 +306,17 @@ ngx_gravitee_not_found(ngx_http_request_t *r)
  * otherwise.  Failures other than 4xx close the connection, as the
  * reference does.
  */
+
+void
+ngx_gravitee_set_ctx(ngx_http_request_t *r, ngx_gravitee_tally_t *tally)
+{
+    if (tally->identity == NULL) {
+        tally->identity = ngx_gravitee_request_identity(r);
+    }
+
+    ngx_http_set_ctx(r, tally, ngx_gravitee_module);
+}
+
 
 ngx_int_t
 ngx_gravitee_send_error(ngx_http_request_t *r, ngx_uint_t status,
@@ -904,7 +911,7 @@ ngx_gravitee_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /* the "key=value" words from the third on, through the connector's table */
 
-static char *
+char *
 ngx_gravitee_parse_params(ngx_conf_t *cf, const char *kind, ngx_str_t *name,
     ngx_gravitee_param_t *params, void *conf)
 {
@@ -969,7 +976,7 @@ ngx_gravitee_parse_params(ngx_conf_t *cf, const char *kind, ngx_str_t *name,
 }
 
 
-static char *
+char *
 ngx_gravitee_unknown(ngx_conf_t *cf, const char *kind, ngx_str_t *name,
     ngx_str_t *what, ngx_str_t *allowed, ngx_uint_t n)
 {

@@ -24,6 +24,9 @@
 #define NGX_GRAVITEE_STREAM_LINE_MAX  1024
 #define NGX_GRAVITEE_STREAM_HOST_MAX  255
 #define NGX_GRAVITEE_STREAM_CUT       "...[cut]"
+/* and of the caller's identity: a plan name, an application, a subject */
+#define NGX_GRAVITEE_STREAM_PLAN_MAX  16
+#define NGX_GRAVITEE_STREAM_NAME_MAX  256
 
 /* the made-up request of the end record: the request, its ctx and
    variables fit */
@@ -44,6 +47,9 @@ static void ngx_gravitee_stream_free_buffers(ngx_connection_t *c,
 static void ngx_gravitee_stream_free_position(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_read_handler(ngx_event_t *rev);
 static void ngx_gravitee_stream_linger(ngx_gravitee_stream_t *s);
+static ngx_int_t ngx_gravitee_stream_expires_in(ngx_gravitee_stream_t *s,
+    ngx_msec_t *left);
+static void ngx_gravitee_stream_expiry(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_stream_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_gravitee_stream_write(ngx_gravitee_stream_t *s,
     ngx_uint_t *progress);
@@ -110,6 +116,10 @@ ngx_gravitee_stream_create(ngx_http_request_t *r,
 
     ngx_http_set_ctx(r, s, ngx_gravitee_module);
 
+    if (s->record->identity.plan.len) {
+        s->tally.identity = &s->record->identity;
+    }
+
     ngx_gravitee_streams_alive++;
 
     return s;
@@ -127,18 +137,33 @@ static ngx_int_t
 ngx_gravitee_stream_keep_record(ngx_gravitee_stream_t *s,
     ngx_http_request_t *r)
 {
-    size_t                         size, line, host;
+    size_t                         size, line, host, plan, app, subject;
     u_char                        *p;
     ngx_pool_t                    *pool;
+    ngx_gravitee_identity_t       *id;
     ngx_gravitee_stream_record_t  *rec;
 
-    /* what the client sent does not size what is kept: both are capped */
+    /* what the client sent does not size what is kept: all is capped */
 
     line = ngx_min(r->request_line.len, NGX_GRAVITEE_STREAM_LINE_MAX);
     host = ngx_min(r->headers_in.server.len, NGX_GRAVITEE_STREAM_HOST_MAX);
 
+    id = ngx_gravitee_request_identity(r);
+
+    if (id) {
+        plan = ngx_min(id->plan.len, NGX_GRAVITEE_STREAM_PLAN_MAX);
+        app = ngx_min(id->application.len, NGX_GRAVITEE_STREAM_NAME_MAX);
+        subject = ngx_min(id->subject.len, NGX_GRAVITEE_STREAM_NAME_MAX);
+
+    } else {
+        plan = 0;
+        app = 0;
+        subject = 0;
+    }
+
     size = sizeof(ngx_gravitee_stream_record_t) + line
-           + sizeof(NGX_GRAVITEE_STREAM_CUT) - 1 + host;
+           + sizeof(NGX_GRAVITEE_STREAM_CUT) - 1 + host
+           + plan + app + subject;
 
     pool = r->connection->pool->current;
     p = ngx_align_ptr(pool->d.last, NGX_ALIGNMENT);
@@ -172,6 +197,24 @@ ngx_gravitee_stream_keep_record(ngx_gravitee_stream_t *s,
 
     if (host) {
         ngx_memcpy(rec->host.data, r->headers_in.server.data, host);
+    }
+
+    if (id) {
+        p = rec->host.data + host;
+
+        rec->identity.plan.data = p;
+        rec->identity.plan.len = plan;
+        p = ngx_cpymem(p, id->plan.data, plan);
+
+        rec->identity.application.data = p;
+        rec->identity.application.len = app;
+        p = ngx_cpymem(p, id->application.data, app);
+
+        rec->identity.subject.data = p;
+        rec->identity.subject.len = subject;
+        ngx_memcpy(p, id->subject.data, subject);
+
+        rec->identity.expires = id->expires;
     }
 
     s->record = rec;
@@ -302,6 +345,7 @@ ngx_gravitee_stream_abort(ngx_http_request_t *r)
 static void
 ngx_gravitee_stream_detach(ngx_gravitee_stream_t *s, ngx_http_request_t *r)
 {
+    ngx_msec_t              left;
     ngx_connection_t       *c;
     ngx_http_connection_t  *hc;
 
@@ -363,6 +407,14 @@ ngx_gravitee_stream_detach(ngx_gravitee_stream_t *s, ngx_http_request_t *r)
 
     /* started() may finish the stream, never close it: s is still ours */
     s->handler->started(s);
+
+    /* an entrypoint without a timer of its own still ends at expiry */
+
+    if (!c->read->timer_set && !s->finishing
+        && ngx_gravitee_stream_expires_in(s, &left) == NGX_OK)
+    {
+        ngx_gravitee_stream_timer(s, left);
+    }
 
     if (ngx_exiting && !s->finishing) {
         /*
@@ -579,6 +631,12 @@ ngx_gravitee_stream_read_handler(ngx_event_t *rev)
 
     if (rev->timedout) {
         rev->timedout = 0;
+
+        if (s->expiring) {
+            ngx_gravitee_stream_expiry(s);
+            return;
+        }
+
         s->handler->timer(s);
         return;
     }
@@ -1174,6 +1232,7 @@ ngx_gravitee_stream_post_write(ngx_gravitee_stream_t *s)
 void
 ngx_gravitee_stream_timer(ngx_gravitee_stream_t *s, ngx_msec_t timer)
 {
+    ngx_msec_t    left;
     ngx_event_t  *rev;
 
     rev = s->connection->read;
@@ -1181,7 +1240,73 @@ ngx_gravitee_stream_timer(ngx_gravitee_stream_t *s, ngx_msec_t timer)
     /* the worker does not wait for a ping or heartbeat timer to exit */
     rev->cancelable = 1;
 
+    /*
+     * One timer serves the entrypoint and the credential's end: when the
+     * credential ends first, the timer is set for that, and the
+     * entrypoint's own (a ping, a heartbeat) does not matter any more.
+     */
+
+    s->expiring = 0;
+
+    if (ngx_gravitee_stream_expires_in(s, &left) == NGX_OK && left < timer) {
+        timer = left;
+        s->expiring = 1;
+    }
+
     ngx_add_timer(rev, timer);
+}
+
+
+/* NGX_OK: the caller's credential ends in "left" ms */
+
+static ngx_int_t
+ngx_gravitee_stream_expires_in(ngx_gravitee_stream_t *s, ngx_msec_t *left)
+{
+    time_t       expires;
+    ngx_time_t  *tp;
+
+    if (s->tally.identity == NULL || s->tally.identity->expires == 0) {
+        return NGX_DECLINED;
+    }
+
+    expires = s->tally.identity->expires;
+    tp = ngx_timeofday();
+
+    if (expires <= tp->sec) {
+        *left = 0;
+        return NGX_OK;
+    }
+
+    /* a credential valid for years does not overflow a timer */
+
+    if (expires - tp->sec > 365 * 86400) {
+        return NGX_DECLINED;
+    }
+
+    *left = (ngx_msec_t) (expires - tp->sec) * 1000 - tp->msec;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gravitee_stream_expiry(ngx_gravitee_stream_t *s)
+{
+    ngx_msec_t  left;
+
+    if (ngx_gravitee_stream_expires_in(s, &left) == NGX_OK && left > 0) {
+        /* woken a little early: the clocks' rounding */
+        ngx_gravitee_stream_timer(s, left);
+        return;
+    }
+
+    s->expiring = 0;
+
+    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                  "%V stream: the caller's credential expired",
+                  s->entrypoint);
+
+    s->handler->expired(s);
 }
 
 

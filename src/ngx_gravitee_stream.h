@@ -71,6 +71,9 @@ typedef struct {
     /* the stream is being freed (closed, or its request died before the
        detach): free what the entrypoint holds; may be NULL */
     void                         (*closed)(ngx_gravitee_stream_t *s);
+    /* the caller's credential expired (identity->expires): say why,
+       finish */
+    void                         (*expired)(ngx_gravitee_stream_t *s);
 } ngx_gravitee_stream_handler_t;
 
 
@@ -83,6 +86,8 @@ typedef struct {
     ngx_str_t                      request_line;
     ngx_str_t                      host;
     ngx_uint_t                     status;      /* of the handshake */
+    ngx_gravitee_identity_t        identity;    /* the caller's, if a plan
+                                                   let it in */
 } ngx_gravitee_stream_record_t;
 
 
@@ -147,6 +152,8 @@ struct ngx_gravitee_stream_s {
                                                    up before closing */
     unsigned                       lingering:1;
     unsigned                       record_allocated:1;
+    unsigned                       expiring:1;  /* the timer is the
+                                                   credential's end */
 
     /* the entrypoint's own state follows, "size" bytes in all */
 };

@@ -188,7 +188,7 @@ ngx_gravitee_post_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_set_ctx(r, ctx, ngx_gravitee_module);
+    ngx_gravitee_set_ctx(r, &ctx->tally);
 
     /*
      * unbuffered: the body comes to us as it arrives, never to a temporary
@@ -391,7 +391,10 @@ ngx_gravitee_post_publish(ngx_gravitee_post_ctx_t *ctx)
 }
 
 
-/* every request header line, as many pairs as lines */
+/*
+ * every request header line, as many pairs as lines; a line another module
+ * took out (hash 0, as NGINX marks it: the API key of a plan) is not one
+ */
 
 static ngx_int_t
 ngx_gravitee_post_headers(ngx_gravitee_post_ctx_t *ctx,
@@ -427,13 +430,17 @@ ngx_gravitee_post_headers(ngx_gravitee_post_ctx_t *ctx,
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
+            if (h[i].hash == 0) {
+                continue;
+            }
+
             pair->name = h[i].key;
             pair->value = h[i].value;
             pair++;
         }
     }
 
-    init->nheaders = n;
+    init->nheaders = pair - init->headers;
 
     return NGX_OK;
 }

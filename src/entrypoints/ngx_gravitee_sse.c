@@ -115,6 +115,8 @@ static void ngx_gravitee_sse_read(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_sse_timer(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_sse_shutdown(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_sse_overflow(ngx_gravitee_stream_t *s);
+static void ngx_gravitee_sse_expired(ngx_gravitee_stream_t *s);
+static void ngx_gravitee_sse_keep_timer(ngx_gravitee_sse_ctx_t *ctx);
 static void ngx_gravitee_sse_stream_message(ngx_gravitee_sub_t *sub,
     ngx_gravitee_message_t *msg);
 static void ngx_gravitee_sse_stream_end(ngx_gravitee_sub_t *sub);
@@ -198,7 +200,8 @@ static ngx_gravitee_stream_handler_t  ngx_gravitee_sse_stream_handler = {
     ngx_gravitee_sse_timer,
     ngx_gravitee_sse_shutdown,
     ngx_gravitee_sse_overflow,
-    NULL
+    NULL,
+    ngx_gravitee_sse_expired
 };
 
 
@@ -225,6 +228,9 @@ static u_char  ngx_gravitee_sse_goaway[] =
     "event: goaway\ndata: Stopping, please reconnect\n\n";
 static u_char  ngx_gravitee_sse_unavailable[] =
     "event: error\ndata: Endpoint unavailable\n\n";
+static u_char  ngx_gravitee_sse_expired_event[] =
+    "event: error\n"
+    "data: {\"message\":\"Token expired\",\"http_status_code\":401}\n\n";
 
 
 static ngx_int_t
@@ -616,6 +622,22 @@ ngx_gravitee_sse_overflow(ngx_gravitee_stream_t *s)
 }
 
 
+/*
+ * The token the client was let in with has expired: the reference's error
+ * body as an error event, then the end.  EventSource reconnects, and the
+ * plans answer it 401 until it comes with a valid token.
+ */
+
+static void
+ngx_gravitee_sse_expired(ngx_gravitee_stream_t *s)
+{
+    (void) ngx_gravitee_stream_push_control(s, ngx_gravitee_sse_expired_event,
+                               sizeof(ngx_gravitee_sse_expired_event) - 1, 0);
+
+    ngx_gravitee_stream_finish(s, "credential expired");
+}
+
+
 static void
 ngx_gravitee_sse_stream_message(ngx_gravitee_sub_t *sub,
     ngx_gravitee_message_t *msg)
@@ -711,7 +733,7 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
     cln->handler = ngx_gravitee_sse_keep_cleanup;
     cln->data = ctx;
 
-    ngx_http_set_ctx(r, ctx, ngx_gravitee_module);
+    ngx_gravitee_set_ctx(r, &ctx->tally);
 
     /*
      * not cancelable: the heartbeat tick is where a shutdown is noticed,
@@ -793,7 +815,7 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
     ngx_str_null(&ctx->sub.resume);
     ctx->subscribed = 1;
 
-    ngx_add_timer(&ctx->event, conf->heartbeat);
+    ngx_gravitee_sse_keep_timer(ctx);
 
     return NGX_DONE;
 }
@@ -846,12 +868,41 @@ ngx_gravitee_sse_keep_end(ngx_gravitee_sub_t *sub)
 
 /* the heartbeat tick, or a posted request to finish */
 
+/* the heartbeat tick, or the end of the caller's credential if sooner */
+
+static void
+ngx_gravitee_sse_keep_timer(ngx_gravitee_sse_ctx_t *ctx)
+{
+    time_t                    left;
+    ngx_msec_t                timer;
+    ngx_gravitee_identity_t  *id;
+
+    timer = ctx->conf->heartbeat;
+    id = ctx->tally.identity;
+
+    if (id && id->expires) {
+        left = id->expires - ngx_time();
+
+        if (left < 0) {
+            left = 0;
+        }
+
+        if (left < (time_t) (timer / 1000)) {
+            timer = (ngx_msec_t) left * 1000;
+        }
+    }
+
+    ngx_add_timer(&ctx->event, timer);
+}
+
+
 static void
 ngx_gravitee_sse_keep_event(ngx_event_t *ev)
 {
     ngx_gravitee_sse_ctx_t *ctx = ev->data;
 
-    ngx_connection_t  *c;
+    ngx_connection_t         *c;
+    ngx_gravitee_identity_t  *id;
 
     c = ctx->request->connection;
 
@@ -890,6 +941,16 @@ ngx_gravitee_sse_keep_event(ngx_event_t *ev)
 
     ev->timedout = 0;
 
+    id = ctx->tally.identity;
+
+    if (id && id->expires && id->expires <= ngx_time()) {
+        (void) ngx_gravitee_sse_keep_push(ctx, NULL,
+                               ngx_gravitee_sse_expired_event,
+                               sizeof(ngx_gravitee_sse_expired_event) - 1, 1);
+        ngx_gravitee_sse_keep_finish(ctx, "credential expired");
+        goto done;
+    }
+
     if (!ctx->written
         && ngx_gravitee_sse_keep_push(ctx, NULL, ngx_gravitee_sse_heartbeat,
                                       sizeof(ngx_gravitee_sse_heartbeat) - 1,
@@ -902,7 +963,7 @@ ngx_gravitee_sse_keep_event(ngx_event_t *ev)
 
     ctx->written = 0;
 
-    ngx_add_timer(ev, ctx->conf->heartbeat);
+    ngx_gravitee_sse_keep_timer(ctx);
 
     return;
 

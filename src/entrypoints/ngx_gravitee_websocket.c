@@ -172,6 +172,7 @@ static void ngx_gravitee_ws_timer(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_ws_arm(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_ws_shutdown(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_ws_overflow(ngx_gravitee_stream_t *s);
+static void ngx_gravitee_ws_expired(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_ws_message(ngx_gravitee_sub_t *sub,
     ngx_gravitee_message_t *msg);
 static void ngx_gravitee_ws_end(ngx_gravitee_sub_t *sub);
@@ -255,7 +256,8 @@ static ngx_gravitee_stream_handler_t  ngx_gravitee_ws_stream_handler = {
     ngx_gravitee_ws_timer,
     ngx_gravitee_ws_shutdown,
     ngx_gravitee_ws_overflow,
-    ngx_gravitee_ws_closed
+    ngx_gravitee_ws_closed,
+    ngx_gravitee_ws_expired
 };
 
 
@@ -1711,6 +1713,22 @@ ngx_gravitee_ws_overflow(ngx_gravitee_stream_t *s)
     ngx_gravitee_ws_goodbye(s, NGX_GRAVITEE_WS_POLICY,
                             (u_char *) "Slow client: too many messages "
                             "queued", 37, "slow client", 0);
+
+    ngx_gravitee_ws_finish(s);
+}
+
+
+/*
+ * The token the client was let in with has expired: 1008 (policy
+ * violation), as a credential must not outlive its validity.
+ */
+
+static void
+ngx_gravitee_ws_expired(ngx_gravitee_stream_t *s)
+{
+    ngx_gravitee_ws_goodbye(s, NGX_GRAVITEE_WS_POLICY,
+                            (u_char *) "Token expired", 13,
+                            "credential expired", 0);
 
     ngx_gravitee_ws_finish(s);
 }
