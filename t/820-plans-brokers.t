@@ -54,6 +54,10 @@ _EOC_
 my $ngx = start_nginx($conf, %where);
 my $port = $ngx->{port};
 
+# the worker connects to mosquitto at its start: publish once it has
+wait_for_mqtt_log($m, qr/New client connected/, timeout => 5)
+    or die "the worker did not connect to mosquitto";
+
 sub post {
     my ($path, $body, @h) = @_;
     return http_exchange($port, "POST $path HTTP/1.0\r\nHost: localhost\r\n"
