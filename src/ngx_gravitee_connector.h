@@ -333,6 +333,11 @@ ngx_gravitee_identity_t *ngx_gravitee_request_identity(
 ngx_table_elt_t *ngx_gravitee_header_next(ngx_http_request_t *r,
     ngx_gravitee_header_iter_t *it, const char *name);
 
+/* a table of variables ended by ngx_http_null_variable, for other
+   modules' preconfiguration */
+ngx_int_t ngx_gravitee_conf_add_variables(ngx_conf_t *cf,
+    ngx_http_variable_t *vars);
+
 /* the parsing of a directive's key=value words, for other modules */
 char *ngx_gravitee_parse_params(ngx_conf_t *cf, const char *kind,
     ngx_str_t *name, ngx_gravitee_param_t *params, void *conf);

@@ -161,9 +161,16 @@ static ngx_str_t  ngx_gravitee_not_found_message =
 static ngx_int_t
 ngx_gravitee_add_variables(ngx_conf_t *cf)
 {
+    return ngx_gravitee_conf_add_variables(cf, ngx_gravitee_variables);
+}
+
+
+ngx_int_t
+ngx_gravitee_conf_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
+{
     ngx_http_variable_t  *var, *v;
 
-    for (v = ngx_gravitee_variables; v->name.len; v++) {
+    for (v = vars; v->name.len; v++) {
         var = ngx_http_add_variable(cf, &v->name, v->flags);
         if (var == NULL) {
             return NGX_ERROR;

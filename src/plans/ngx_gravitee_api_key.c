@@ -61,7 +61,8 @@ static void ngx_gravitee_api_key_strip(ngx_http_request_t *r,
     ngx_str_t *header);
 
 
-static ngx_str_t  ngx_gravitee_api_key_header = ngx_string("X-Gravitee-Api-Key");
+static ngx_str_t  ngx_gravitee_api_key_header =
+    ngx_string("X-Gravitee-Api-Key");
 static ngx_str_t  ngx_gravitee_api_key_query = ngx_string("api-key");
 
 
@@ -152,67 +153,50 @@ static char *
 ngx_gravitee_api_key_load(ngx_conf_t *cf, ngx_gravitee_api_key_conf_t *akcf,
     ngx_str_t *text)
 {
-    u_char                  *p, *last, *eol, *end;
-    ngx_str_t                key, app;
-    ngx_uint_t               line, n, i;
+    u_char                  *p, *last, *end;
+    ngx_str_t                line, key, app;
+    ngx_uint_t               n, i;
     ngx_gravitee_api_key_t  *k;
 
-    n = 0;
+    n = 1;
 
     for (p = text->data; p < text->data + text->len; p++) {
         n += (*p == '\n');
     }
 
-    akcf->keys = ngx_palloc(cf->pool, (n + 1) * sizeof(ngx_gravitee_api_key_t));
+    akcf->keys = ngx_palloc(cf->pool, n * sizeof(ngx_gravitee_api_key_t));
     if (akcf->keys == NULL) {
         return NGX_CONF_ERROR;
     }
 
     p = text->data;
     last = text->data + text->len;
-    line = 0;
+    n = 0;
 
-    while (p < last) {
-        line++;
+    while (ngx_gravitee_plan_next_line(&p, last, &line, &n) == NGX_OK) {
 
-        eol = ngx_strlchr(p, last, '\n');
-        end = eol ? eol : last;
+        key.data = line.data;
+        end = line.data + line.len;
 
-        while (end > p && (end[-1] == '\r' || end[-1] == ' '
-                           || end[-1] == '\t'))
-        {
-            end--;
+        for (key.len = 0; key.len < line.len; key.len++) {
+            if (key.data[key.len] == ' ' || key.data[key.len] == '\t') {
+                break;
+            }
         }
 
-        while (p < end && (*p == ' ' || *p == '\t')) {
-            p++;
+        app.data = key.data + key.len;
+
+        while (app.data < end && (*app.data == ' ' || *app.data == '\t')) {
+            app.data++;
         }
 
-        if (p == end || *p == '#') {
-            p = eol ? eol + 1 : last;
-            continue;
-        }
-
-        key.data = p;
-
-        while (p < end && *p != ' ' && *p != '\t') {
-            p++;
-        }
-
-        key.len = p - key.data;
-
-        while (p < end && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        app.data = p;
-        app.len = end - p;
+        app.len = end - app.data;
 
         if (ngx_strlchr(app.data, end, ' ') || ngx_strlchr(app.data, end, '\t'))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%V\", line %ui: a line is \"KEY "
-                               "[application]\"", &akcf->keys_file, line);
+                               "[application]\"", &akcf->keys_file, n);
             return NGX_CONF_ERROR;
         }
 
@@ -236,14 +220,12 @@ ngx_gravitee_api_key_load(ngx_conf_t *cf, ngx_gravitee_api_key_conf_t *akcf,
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "\"%V\", line %ui: duplicate key",
-                                   &akcf->keys_file, line);
+                                   &akcf->keys_file, n);
                 return NGX_CONF_ERROR;
             }
         }
 
         akcf->nkeys++;
-
-        p = eol ? eol + 1 : last;
     }
 
     /* the file's copy of the keys goes: only digests stay */

@@ -29,6 +29,10 @@
 
 #define NGX_GRAVITEE_JWT_FILE_MAX  (1024 * 1024)
 
+typedef char *(*ngx_gravitee_jwt_add_pt)(ngx_gravitee_jwt_keys_t *keys,
+    ngx_str_t *text);
+
+
 typedef struct {
     ngx_str_t                   secret_file;
     ngx_str_t                   public_key;
@@ -48,10 +52,8 @@ static ngx_int_t ngx_gravitee_jwt_alg_list(ngx_conf_t *cf,
     ngx_gravitee_jwt_conf_t *jcf, ngx_uint_t *algs);
 static ngx_int_t ngx_gravitee_jwt_load_secret(ngx_conf_t *cf,
     ngx_gravitee_jwt_conf_t *jcf);
-static ngx_int_t ngx_gravitee_jwt_load_pem(ngx_conf_t *cf,
-    ngx_gravitee_jwt_conf_t *jcf);
-static ngx_int_t ngx_gravitee_jwt_load_jwks(ngx_conf_t *cf,
-    ngx_gravitee_jwt_conf_t *jcf);
+static ngx_int_t ngx_gravitee_jwt_load_keys(ngx_conf_t *cf,
+    ngx_gravitee_jwt_conf_t *jcf, ngx_str_t *file, ngx_gravitee_jwt_add_pt add);
 static ngx_int_t ngx_gravitee_jwt_credential(ngx_http_request_t *r,
     void *conf, ngx_str_t *cred);
 static ngx_int_t ngx_gravitee_jwt_plan_verify(ngx_http_request_t *r,
@@ -165,10 +167,12 @@ ngx_gravitee_jwt_init_conf(ngx_conf_t *cf, void *conf)
         rc = ngx_gravitee_jwt_load_secret(cf, jcf);
 
     } else if (jcf->public_key.len) {
-        rc = ngx_gravitee_jwt_load_pem(cf, jcf);
+        rc = ngx_gravitee_jwt_load_keys(cf, jcf, &jcf->public_key,
+                                        ngx_gravitee_jwt_keys_add_pem);
 
     } else {
-        rc = ngx_gravitee_jwt_load_jwks(cf, jcf);
+        rc = ngx_gravitee_jwt_load_keys(cf, jcf, &jcf->jwks_file,
+                                        ngx_gravitee_jwt_keys_add_jwks);
     }
 
     if (rc != NGX_OK) {
@@ -287,49 +291,27 @@ ngx_gravitee_jwt_load_secret(ngx_conf_t *cf, ngx_gravitee_jwt_conf_t *jcf)
 }
 
 
+/* a PEM public key or certificate, or a JWKS document */
+
 static ngx_int_t
-ngx_gravitee_jwt_load_pem(ngx_conf_t *cf, ngx_gravitee_jwt_conf_t *jcf)
+ngx_gravitee_jwt_load_keys(ngx_conf_t *cf, ngx_gravitee_jwt_conf_t *jcf,
+    ngx_str_t *file, ngx_gravitee_jwt_add_pt add)
 {
     char       *err;
     ngx_str_t   text;
 
-    if (ngx_gravitee_plan_read_file(cf, &jcf->public_key, &text,
+    if (ngx_gravitee_plan_read_file(cf, file, &text,
                                     NGX_GRAVITEE_JWT_FILE_MAX)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    err = ngx_gravitee_jwt_keys_add_pem(&jcf->keys, &text);
+    err = add(&jcf->keys, &text);
 
     if (err) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "plan \"jwt\": \"%V\": %s",
-                           &jcf->public_key, err);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_gravitee_jwt_load_jwks(ngx_conf_t *cf, ngx_gravitee_jwt_conf_t *jcf)
-{
-    char       *err;
-    ngx_str_t   text;
-
-    if (ngx_gravitee_plan_read_file(cf, &jcf->jwks_file, &text,
-                                    NGX_GRAVITEE_JWT_FILE_MAX)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    err = ngx_gravitee_jwt_keys_add_jwks(&jcf->keys, &text);
-
-    if (err) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "plan \"jwt\": \"%V\": %s",
-                           &jcf->jwks_file, err);
+                           file, err);
         return NGX_ERROR;
     }
 

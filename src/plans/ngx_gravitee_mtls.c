@@ -77,9 +77,9 @@ ngx_gravitee_mtls_init_conf(ngx_conf_t *cf, void *conf)
 #if (NGX_HTTP_SSL)
     ngx_gravitee_mtls_conf_t *mcf = conf;
 
-    u_char      *p, *last, *eol, *end, *fp;
-    ngx_str_t    text;
-    ngx_uint_t   line, n;
+    u_char      *p, *last, *fp;
+    ngx_str_t    text, line;
+    ngx_uint_t   n;
 
     if (mcf->fingerprints_file.len == 0) {
         return NGX_CONF_OK;
@@ -105,40 +105,23 @@ ngx_gravitee_mtls_init_conf(ngx_conf_t *cf, void *conf)
 
     p = text.data;
     last = text.data + text.len;
-    line = 0;
+    n = 0;
 
-    while (p < last) {
-        line++;
+    while (ngx_gravitee_plan_next_line(&p, last, &line, &n) == NGX_OK) {
 
-        eol = ngx_strlchr(p, last, '\n');
-        end = eol ? eol : last;
+        fp = mcf->fingerprints + mcf->nfingerprints * NGX_GRAVITEE_MTLS_DIGEST;
 
-        while (end > p && (end[-1] == '\r' || end[-1] == ' '
-                           || end[-1] == '\t'))
+        if (ngx_gravitee_mtls_parse_line(line.data, line.data + line.len, fp)
+            != NGX_OK)
         {
-            end--;
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\", line %ui: a SHA-256 fingerprint is "
+                               "64 hex digits, colons optional",
+                               &mcf->fingerprints_file, n);
+            return NGX_CONF_ERROR;
         }
 
-        while (p < end && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        if (p < end && *p != '#') {
-            fp = mcf->fingerprints
-                 + mcf->nfingerprints * NGX_GRAVITEE_MTLS_DIGEST;
-
-            if (ngx_gravitee_mtls_parse_line(p, end, fp) != NGX_OK) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\", line %ui: a SHA-256 fingerprint "
-                                   "is 64 hex digits, colons optional",
-                                   &mcf->fingerprints_file, line);
-                return NGX_CONF_ERROR;
-            }
-
-            mcf->nfingerprints++;
-        }
-
-        p = eol ? eol + 1 : last;
+        mcf->nfingerprints++;
     }
 
     if (mcf->nfingerprints == 0) {

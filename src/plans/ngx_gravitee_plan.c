@@ -529,6 +529,48 @@ failed:
 }
 
 
+/*
+ * The next line of a list file (keys, fingerprints) that holds something:
+ * blanks around it trimmed, blank lines and "#" comments skipped, "*n"
+ * counting every line for the messages.  NGX_DONE at the end.
+ */
+
+ngx_int_t
+ngx_gravitee_plan_next_line(u_char **pos, u_char *last, ngx_str_t *line,
+    ngx_uint_t *n)
+{
+    u_char  *p, *eol, *end;
+
+    for (p = *pos; p < last; p = eol ? eol + 1 : last) {
+        (*n)++;
+
+        eol = ngx_strlchr(p, last, '\n');
+        end = eol ? eol : last;
+
+        while (end > p && (end[-1] == '\r' || end[-1] == ' '
+                           || end[-1] == '\t'))
+        {
+            end--;
+        }
+
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p < end && *p != '#') {
+            line->data = p;
+            line->len = end - p;
+            *pos = eol ? eol + 1 : last;
+            return NGX_OK;
+        }
+    }
+
+    *pos = last;
+
+    return NGX_DONE;
+}
+
+
 ngx_int_t
 ngx_gravitee_plan_arg(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
@@ -566,19 +608,7 @@ ngx_gravitee_plan_arg(ngx_http_request_t *r, ngx_str_t *name,
 static ngx_int_t
 ngx_gravitee_plan_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_gravitee_plan_variables; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_gravitee_conf_add_variables(cf, ngx_gravitee_plan_variables);
 }
 
 

@@ -69,7 +69,10 @@ extern ngx_gravitee_plan_t  ngx_gravitee_plan_mtls;
 /* a file read whole at configuration time (start, reload), in cf->pool */
 ngx_int_t ngx_gravitee_plan_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *content, size_t max);
-/* the value of a query argument, still %-encoded as NGINX keeps it */
+/* the next line of a list file that is not blank nor a "#" comment */
+ngx_int_t ngx_gravitee_plan_next_line(u_char **pos, u_char *last,
+    ngx_str_t *line, ngx_uint_t *n);
+/* the value of a query argument, %-decoded */
 ngx_int_t ngx_gravitee_plan_arg(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 
