@@ -8,12 +8,16 @@
 # nothing ever frees.  --keep-debuginfo: the module is unloaded at exit,
 # and its frames must still have names for the leaks to be told apart.
 #
-#   make valgrind        (about 4 minutes)
+#   make valgrind        (about 15 minutes)
+#   t/valgrind.sh $PWD/build/ngx_gravitee_module.so t/810-plans.t ...
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-module=${1:?usage: t/valgrind.sh /abs/path/ngx_gravitee_module.so}
+module=${1:?usage: t/valgrind.sh /abs/path/ngx_gravitee_module.so [suite.t...]}
+shift
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(-r t/)
 logs=$(dirname "$module")/valgrind
 rm -rf "$logs"
 mkdir -p "$logs"
@@ -31,7 +35,7 @@ chmod +x "$logs/nginx"
 GRAVITEE_UNDER_VALGRIND=1 \
 TEST_NGINX_BINARY=$logs/nginx TEST_NGINX_TIMEOUT=10 PATH=/usr/sbin:$PATH \
 PERL5LIB=$PWD/t/lib TEST_NGINX_LOAD_MODULES=$module \
-    prove -r t/
+    prove "${suites[@]}"
 
 bad=$(grep -l -E 'Invalid (read|write|free)|uninitialised|Mismatched free' \
       "$logs"/*.log || true)
