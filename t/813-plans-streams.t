@@ -406,6 +406,18 @@ sub tls_get {
     like($r, qr{\AHTTP/1\.1 400 }, 'ssl_verify_client optional, another CA: NGINX\'s own 400');
     unlike($r, qr/mock message/, 'another CA: no message');
 
+    # http-post: publishes for a listed certificate, not for another
+    $r = https_exchange($MTLS, "POST /mtls HTTP/1.0\r\nHost: localhost\r\n"
+                        . "Content-Length: 5\r\n\r\nhello", %one, timeout => 3);
+    like($r, qr{\AHTTP/1\.1 20[0-2] }, 'mTLS POST, app-one: published');
+    like(wait_access(qr{^/mtls 20[0-2] plan=mtls}) // 'none', qr{app=CN=app-one,O=Test },
+         'mTLS POST: the identity in the access log');
+    $off = error_log_size($ngx);
+    $r = https_exchange($MTLS, "POST /mtls HTTP/1.0\r\nHost: localhost\r\n"
+                        . "Content-Length: 5\r\n\r\nhello", %two, timeout => 3);
+    like($r, qr{\AHTTP/1\.1 401 }, 'mTLS POST, app-two: 401');
+    ok(refused_log($off, 'CLIENT_CERTIFICATE_INVALID'), 'mTLS POST, app-two: CLIENT_CERTIFICATE_INVALID');
+
     $r = tls_get($MTLS, '/mtls-kl', \%nocert);
     like($r, qr{\AHTTP/1\.1 200 }, 'mtls + keyless, no certificate: keyless');
     like(wait_access(qr{^/mtls-kl 200 plan=keyless}) // 'none', qr{app=- sub=- }, 'mtls + keyless: keyless identity');
