@@ -118,6 +118,9 @@ typedef struct {
      * slow-client limit; may be NULL (no limit)
      */
     ngx_uint_t  (*room)(ngx_gravitee_sub_t *sub);
+    /* the entrypoint never reads sub->position (a WebSocket's frames
+       carry none): an endpoint may leave it empty rather than make it */
+    ngx_uint_t    no_position;
 } ngx_gravitee_sub_handler_t;
 
 

@@ -151,7 +151,7 @@ ngx_gravitee_message_unref(ngx_gravitee_message_t *msg)
         msg->release(msg->release_data);
     }
 
-    if (msg->encoded.data) {
+    if (msg->encoded.data && !msg->encoded_inline) {
         ngx_free(msg->encoded.data);
     }
 

@@ -61,10 +61,13 @@ struct ngx_gravitee_message_s {
      * chained in "alt" (ngx_gravitee_message_add_encoding)
      */
     const void                 *encoded_by;
-    ngx_str_t                   encoded;      /* ngx_alloc'd, freed with it */
+    ngx_str_t                   encoded;      /* ngx_alloc'd, freed with it,
+                                                 or in the message's own
+                                                 block (encoded_inline) */
     ngx_gravitee_message_t     *alt;
 
     unsigned                    error:1;      /* an endpoint failure */
+    unsigned                    encoded_inline:1;
     unsigned                    utf8_known:1;
     unsigned                    utf8:1;       /* content is valid UTF-8 */
 };

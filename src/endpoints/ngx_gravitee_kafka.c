@@ -394,7 +394,9 @@ static void ngx_gravitee_kafka_go_live(ngx_gravitee_kafka_source_t *ks,
 
 static ngx_gravitee_kafka_handle_t *ngx_gravitee_kafka_handle_new(
     ngx_gravitee_kafka_conf_t *kcf, ngx_uint_t producer, void *owner,
-    ngx_uint_t earliest, ngx_log_t *log);
+    ngx_uint_t reader, ngx_log_t *log);
+static ngx_int_t ngx_gravitee_kafka_reader_conf(rd_kafka_conf_t *rdconf,
+    ngx_uint_t partitions, char *errstr, size_t size);
 static void ngx_gravitee_kafka_handle_wake(void *data);
 static void ngx_gravitee_kafka_handle_unref(ngx_gravitee_kafka_handle_t *h);
 static void ngx_gravitee_kafka_handle_drop(ngx_event_t *ev);
@@ -2287,8 +2289,8 @@ ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
 {
     u_char                       id[NGX_GRAVITEE_KAFKA_TOPIC_MAX + 48];
     u_char                       b64[ngx_base64_encoded_length(sizeof(id))];
-    u_char                       part[NGX_INT_T_LEN], off[NGX_INT64_LEN];
-    size_t                       nh, i, size;
+    u_char                      *p, *part, *off;
+    size_t                       nh, i, size, name_len;
     int64_t                      ts;
     ngx_str_t                    raw;
     const void                  *value;
@@ -2301,11 +2303,23 @@ ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
     ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
 
     name = rd_kafka_topic_name(rkm->rkt);
+    name_len = ngx_min(ngx_strlen(name), NGX_GRAVITEE_KAFKA_TOPIC_MAX);
+
+    /*
+     * topic@partition#offset, per record: without ngx_sprintf(), and the
+     * metadata's partition and offset are slices of it
+     */
+
+    p = ngx_cpymem(id, name, name_len);
+    *p++ = '@';
+    part = p;
+    p = ngx_gravitee_kafka_decimal(p, rkm->partition);
+    *p++ = '#';
+    off = p;
+    p = ngx_gravitee_kafka_decimal(p, rkm->offset);
 
     raw.data = id;
-    raw.len = ngx_snprintf(id, sizeof(id), "%s@%D#%L", name, rkm->partition,
-                           rkm->offset)
-              - id;
+    raw.len = p - id;
 
     if (kcf->encode_message_id) {
         init.id.data = b64;
@@ -2336,17 +2350,17 @@ ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
 
     ngx_str_set(&meta[i].name, "topic");
     meta[i].value.data = (u_char *) name;
-    meta[i].value.len = ngx_strlen(name);
+    meta[i].value.len = name_len;
     i++;
 
     ngx_str_set(&meta[i].name, "partition");
     meta[i].value.data = part;
-    meta[i].value.len = ngx_sprintf(part, "%D", rkm->partition) - part;
+    meta[i].value.len = off - 1 - part;
     i++;
 
     ngx_str_set(&meta[i].name, "offset");
     meta[i].value.data = off;
-    meta[i].value.len = ngx_sprintf(off, "%L", rkm->offset) - off;
+    meta[i].value.len = p - off;
     i++;
 
     init.metadata = meta;
@@ -2543,7 +2557,8 @@ ngx_gravitee_kafka_reader_new(ngx_gravitee_kafka_source_t *ks, int64_t *from)
 
     /* a position older than the broker keeps resumes at the earliest */
 
-    rd->handle = ngx_gravitee_kafka_handle_new(ks->conf, 0, rd, 1,
+    rd->handle = ngx_gravitee_kafka_handle_new(ks->conf, 0, rd,
+                                               ngx_max(ks->parts.n, 1),
                                                ks->source.log);
     if (rd->handle == NULL) {
         ngx_free(rd);
@@ -2676,10 +2691,11 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
 
             size = ks->scratch_size;
 
-            if (ngx_gravitee_kafka_render(ks->conf, &ks->parts, ksub->next,
-                                          &sub->position, &ks->scratch,
-                                          &size)
-                != NGX_OK)
+            if (sub->handler->no_position
+                || ngx_gravitee_kafka_render(ks->conf, &ks->parts, ksub->next,
+                                             &sub->position, &ks->scratch,
+                                             &size)
+                   != NGX_OK)
             {
                 ngx_str_null(&sub->position);
             }
@@ -3026,9 +3042,11 @@ ngx_gravitee_kafka_serve_waiting(ngx_gravitee_kafka_source_t *ks)
 
 /* handles */
 
+/* reader: 0, or the number of partitions a reader reads */
+
 static ngx_gravitee_kafka_handle_t *
 ngx_gravitee_kafka_handle_new(ngx_gravitee_kafka_conf_t *kcf,
-    ngx_uint_t producer, void *owner, ngx_uint_t earliest, ngx_log_t *log)
+    ngx_uint_t producer, void *owner, ngx_uint_t reader, ngx_log_t *log)
 {
     char                          errstr[512], id[64];
     rd_kafka_conf_t              *rdconf;
@@ -3055,18 +3073,16 @@ ngx_gravitee_kafka_handle_new(ngx_gravitee_kafka_conf_t *kcf,
     /* a client.id per worker and handle: the brokers tell them apart */
 
     (void) ngx_sprintf((u_char *) id, "nginx-gravitee-%s-%P-%ui%Z",
-                       producer ? "producer" : (earliest ? "reader"
-                                                         : "consumer"),
+                       producer ? "producer" : (reader ? "reader"
+                                                       : "consumer"),
                        ngx_pid, ++ngx_gravitee_kafka_handles);
-
-    /* a reader learns of a partition's end: its clients are past it */
 
     if (rd_kafka_conf_set(rdconf, "client.id", id, errstr, sizeof(errstr))
            != RD_KAFKA_CONF_OK
-        || (earliest
-            && rd_kafka_conf_set(rdconf, "enable.partition.eof", "true",
-                                 errstr, sizeof(errstr))
-               != RD_KAFKA_CONF_OK))
+        || (reader
+            && ngx_gravitee_kafka_reader_conf(rdconf, reader, errstr,
+                                              sizeof(errstr))
+               != NGX_OK))
     {
         ngx_log_error(NGX_LOG_ERR, log, 0, "kafka: %s", errstr);
         rd_kafka_conf_destroy(rdconf);
@@ -3148,6 +3164,61 @@ failed:
  * librdkafka wrote to the fd: its queues are drained, with zero timeouts.
  * A long backlog is taken in batches, one per turn of the event loop.
  */
+
+/*
+ * A reader learns of a partition's end (its clients are past it), and
+ * counts queued.min.messages per partition, as librdkafka's simple consumer
+ * does with a queue per partition: all of a reader's partitions share one
+ * queue, whose length librdkafka compares with the setting, and once past
+ * it librdkafka's broker thread stops fetching and looks again only at its
+ * next turn, up to a second later (librdkafka 2.0), however soon the
+ * worker drained the queue.  queued.max.messages.kbytes still bounds what
+ * a reader holds.
+ */
+
+static ngx_int_t
+ngx_gravitee_kafka_reader_conf(rd_kafka_conf_t *rdconf, ngx_uint_t partitions,
+    char *errstr, size_t size)
+{
+    char        value[32];
+    size_t      len;
+    ngx_int_t   n;
+
+    if (rd_kafka_conf_set(rdconf, "enable.partition.eof", "true", errstr,
+                          size)
+        != RD_KAFKA_CONF_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    len = sizeof(value);
+
+    if (rd_kafka_conf_get(rdconf, "queued.min.messages", value, &len)
+        != RD_KAFKA_CONF_OK)
+    {
+        return NGX_OK;
+    }
+
+    n = ngx_atoi((u_char *) value, ngx_strlen(value));
+
+    if (n == NGX_ERROR) {
+        return NGX_OK;
+    }
+
+    /* librdkafka's maximum */
+    n = ngx_min((uint64_t) n * partitions, 10000000);
+
+    (void) ngx_sprintf((u_char *) value, "%i%Z", n);
+
+    if (rd_kafka_conf_set(rdconf, "queued.min.messages", value, errstr, size)
+        != RD_KAFKA_CONF_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
 
 static void
 ngx_gravitee_kafka_handle_wake(void *data)

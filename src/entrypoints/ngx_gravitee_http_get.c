@@ -216,7 +216,8 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_get_sub_handler = {
     ngx_gravitee_get_message,
     ngx_gravitee_get_end,
     ngx_gravitee_get_state,
-    NULL                        /* a batch is bounded by its limit */
+    NULL                        /* a batch is bounded by its limit */,
+    0
 };
 
 

@@ -117,6 +117,9 @@ static void ngx_gravitee_sse_shutdown(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_sse_overflow(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_sse_expired(ngx_gravitee_stream_t *s);
 static void ngx_gravitee_sse_keep_timer(ngx_gravitee_sse_ctx_t *ctx);
+static ngx_gravitee_message_t *ngx_gravitee_sse_own_holder(
+    ngx_gravitee_sse_conf_t *conf, ngx_gravitee_message_t *msg, size_t size,
+    ngx_log_t *log);
 static void ngx_gravitee_sse_stream_message(ngx_gravitee_sub_t *sub,
     ngx_gravitee_message_t *msg);
 static void ngx_gravitee_sse_stream_end(ngx_gravitee_sub_t *sub);
@@ -150,6 +153,7 @@ static void ngx_gravitee_sse_slices(ngx_gravitee_message_t *holder,
 static size_t ngx_gravitee_sse_data_size(ngx_str_t *s);
 static u_char *ngx_gravitee_sse_data(u_char *p, ngx_str_t *s);
 static u_char *ngx_gravitee_sse_line(u_char *p, ngx_str_t *s);
+static u_char *ngx_gravitee_sse_break(u_char *p, u_char *last);
 
 
 static ngx_msec_t  ngx_gravitee_sse_heartbeat_min = 2000;
@@ -209,7 +213,8 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_sse_stream_sub = {
     ngx_gravitee_sse_stream_message,
     ngx_gravitee_sse_stream_end,
     NULL,
-    ngx_gravitee_stream_room
+    ngx_gravitee_stream_room,
+    0
 };
 
 
@@ -217,7 +222,8 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_sse_keep_sub = {
     ngx_gravitee_sse_keep_message,
     ngx_gravitee_sse_keep_end,
     NULL,
-    NULL
+    NULL,
+    0
 };
 
 
@@ -1275,7 +1281,7 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
     ngx_str_t                value;
     ngx_uint_t               i, j, comments, shared;
     ngx_gravitee_pair_t     *h, *m;
-    ngx_gravitee_message_t  *holder;
+    ngx_gravitee_message_t  *holder, *own;
 
     /*
      * the live stream's clients are all at the message's own position: one
@@ -1319,7 +1325,23 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
         }
     }
 
-    start = ngx_alloc(NGX_GRAVITEE_SSE_CHUNK_ROOM + len + 2, log);
+    /*
+     * a client catching up has an event of its own per message: it lives
+     * in its holder's block, one allocation; the live stream's is cached
+     * with the message
+     */
+
+    if (shared) {
+        own = NULL;
+        start = ngx_alloc(NGX_GRAVITEE_SSE_CHUNK_ROOM + len + 2, log);
+
+    } else {
+        own = ngx_gravitee_sse_own_holder(conf, msg,
+                                          NGX_GRAVITEE_SSE_CHUNK_ROOM + len + 2,
+                                          log);
+        start = own ? own->content.data : NULL;
+    }
+
     if (start == NULL) {
         return NULL;
     }
@@ -1405,12 +1427,43 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
     value.data = start;
     value.len = p - start;
 
+    if (own) {
+        own->encoded = value;
+        ngx_gravitee_sse_slices(own, event, chunk);
+        return own;
+    }
+
     holder = ngx_gravitee_sse_holder(conf, msg, shared, &value, log);
     if (holder == NULL) {
         return NULL;
     }
 
     ngx_gravitee_sse_slices(holder, event, chunk);
+
+    return holder;
+}
+
+
+/* a client's own event: the holder's content is the room for it */
+
+static ngx_gravitee_message_t *
+ngx_gravitee_sse_own_holder(ngx_gravitee_sse_conf_t *conf,
+    ngx_gravitee_message_t *msg, size_t size, ngx_log_t *log)
+{
+    ngx_gravitee_message_t       *holder;
+    ngx_gravitee_message_init_t   init;
+
+    ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
+    init.timestamp = msg->timestamp;
+    init.content.len = size;
+
+    holder = ngx_gravitee_message_create(log, &init);
+    if (holder == NULL) {
+        return NULL;
+    }
+
+    holder->encoded_by = conf;
+    holder->encoded_inline = 1;
 
     return holder;
 }
@@ -1450,12 +1503,20 @@ ngx_gravitee_sse_holder(ngx_gravitee_sse_conf_t *conf,
 static void
 ngx_gravitee_sse_chunk_head(u_char *start, size_t len)
 {
-    u_char  *p, head[NGX_GRAVITEE_SSE_CHUNK_ROOM];
+    u_char  *p;
 
-    p = ngx_sprintf(head, "%xz" CRLF, len);
+    static u_char  hex[] = "0123456789abcdef";
 
-    ngx_memcpy(start + NGX_GRAVITEE_SSE_CHUNK_ROOM - (p - head), head,
-               p - head);
+    /* written backwards so that it ends where the event starts */
+
+    p = start + NGX_GRAVITEE_SSE_CHUNK_ROOM;
+    *--p = LF;
+    *--p = CR;
+
+    do {
+        *--p = hex[len & 0xf];
+        len >>= 4;
+    } while (len);
 }
 
 
@@ -1497,7 +1558,14 @@ ngx_gravitee_sse_data_size(ngx_str_t *s)
     last = s->data + s->len;
 
     for (p = s->data; p < last; p++) {
-        if (*p == '\n' || (*p == '\r' && (p + 1 == last || p[1] != '\n'))) {
+        p = ngx_gravitee_sse_break(p, last);
+
+        if (p == last) {
+            break;
+        }
+
+        /* CR LF is one line break */
+        if (*p == '\n' || p + 1 == last || p[1] != '\n') {
             lines++;
         }
     }
@@ -1509,21 +1577,22 @@ ngx_gravitee_sse_data_size(ngx_str_t *s)
 static u_char *
 ngx_gravitee_sse_data(u_char *p, ngx_str_t *s)
 {
-    u_char  *c, *last;
+    u_char  *c, *last, *brk;
 
     last = s->data + s->len;
 
     p = ngx_cpymem(p, "data: ", sizeof("data: ") - 1);
 
-    for (c = s->data; c < last; c++) {
+    for (c = s->data; c < last; c = brk + 1) {
+        brk = ngx_gravitee_sse_break(c, last);
+        p = ngx_cpymem(p, c, brk - c);
 
-        if (*c != '\r' && *c != '\n') {
-            *p++ = *c;
-            continue;
+        if (brk == last) {
+            break;
         }
 
-        if (*c == '\r' && c + 1 < last && c[1] == '\n') {
-            c++;
+        if (*brk == '\r' && brk + 1 < last && brk[1] == '\n') {
+            brk++;
         }
 
         p = ngx_cpymem(p, "\ndata: ", sizeof("\ndata: ") - 1);
@@ -1538,15 +1607,38 @@ ngx_gravitee_sse_data(u_char *p, ngx_str_t *s)
 static u_char *
 ngx_gravitee_sse_line(u_char *p, ngx_str_t *s)
 {
-    u_char  *c, *last;
+    u_char  *c, *last, *brk;
 
     last = s->data + s->len;
 
-    for (c = s->data; c < last; c++) {
-        *p++ = (*c == '\r' || *c == '\n') ? ' ' : *c;
+    /* most values have no line break: copied by runs, not byte by byte */
+
+    for (c = s->data; c < last; c = brk + 1) {
+        brk = ngx_gravitee_sse_break(c, last);
+        p = ngx_cpymem(p, c, brk - c);
+
+        if (brk == last) {
+            break;
+        }
+
+        *p++ = ' ';
     }
 
     return p;
+}
+
+
+/* the first CR or LF in [p, last), or last */
+
+static u_char *
+ngx_gravitee_sse_break(u_char *p, u_char *last)
+{
+    u_char  *lf, *cr;
+
+    lf = memchr(p, '\n', last - p);
+    cr = memchr(p, '\r', (lf ? lf : last) - p);
+
+    return cr ? cr : (lf ? lf : last);
 }
 
 

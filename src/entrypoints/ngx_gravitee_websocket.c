@@ -265,7 +265,8 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_ws_sub_handler = {
     ngx_gravitee_ws_message,
     ngx_gravitee_ws_end,
     NULL,
-    ngx_gravitee_stream_room
+    ngx_gravitee_stream_room,
+    1                                      /* frames carry no position */
 };
 
 
