@@ -3959,6 +3959,18 @@ ngx_gravitee_kafka_decimal(u_char *p, int64_t v)
     u_char    tmp[NGX_INT64_LEN], *d;
     uint64_t  u;
 
+    /* two digits a division: written for every partition of a position */
+    static const u_char  pairs[] =
+        "00010203040506070809101112131415161718192021222324"
+        "25262728293031323334353637383940414243444546474849"
+        "50515253545556575859606162636465666768697071727374"
+        "75767778798081828384858687888990919293949596979899";
+
+    if (v >= 0 && v < 10) {
+        *p++ = (u_char) ('0' + v);
+        return p;
+    }
+
     if (v < 0) {
         *p++ = '-';
         u = (uint64_t) -(v + 1) + 1;
@@ -3969,10 +3981,19 @@ ngx_gravitee_kafka_decimal(u_char *p, int64_t v)
 
     d = tmp + sizeof(tmp);
 
-    do {
-        *--d = (u_char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        d -= 2;
+        ngx_memcpy(d, &pairs[(u % 100) * 2], 2);
+        u /= 100;
+    }
+
+    if (u >= 10) {
+        d -= 2;
+        ngx_memcpy(d, &pairs[u * 2], 2);
+
+    } else {
+        *--d = (u_char) ('0' + u);
+    }
 
     return ngx_cpymem(p, d, tmp + sizeof(tmp) - d);
 }
