@@ -183,6 +183,9 @@ struct ngx_gravitee_kafka_source_s {
 
     ngx_str_t                        scratch;  /* a client's own position */
     size_t                           scratch_size;
+    ngx_str_t                        step;     /* a reader's own: for its
+                                                  clients at its position */
+    size_t                           step_size;
 
     unsigned                         ready:1;  /* partitions known */
     unsigned                         starting:1;
@@ -1586,6 +1589,12 @@ ngx_gravitee_kafka_source_stop(ngx_gravitee_source_t *src)
 
     ngx_gravitee_kafka_parts_free(&ks->parts);
 
+    if (ks->step.data) {
+        ngx_free(ks->step.data);
+        ngx_str_null(&ks->step);
+        ks->step_size = 0;
+    }
+
     if (ks->scratch.data) {
         ngx_free(ks->scratch.data);
         ngx_str_null(&ks->scratch);
@@ -2689,21 +2698,53 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
             ksub->next[idx] = o + 1;
             sub = ksub->sub;
 
-            size = ks->scratch_size;
-
-            if (sub->handler->no_position
-                || ngx_gravitee_kafka_render(ks->conf, &ks->parts, ksub->next,
-                                             &sub->position, &ks->scratch,
-                                             &size)
-                   != NGX_OK)
-            {
+            if (sub->handler->no_position) {
                 ngx_str_null(&sub->position);
-            }
 
-            ks->scratch_size = size;
+            } else if (ngx_memcmp(ksub->next, rd->next,
+                                  ks->parts.n * sizeof(int64_t))
+                       == 0)
+            {
+                /*
+                 * at the reader's own position, as every client that
+                 * started with it: rendered once for all of them, and
+                 * their SSE event framed once, as on the live stream
+                 */
+                if (msg->position.len == 0) {
+                    size = ks->step_size;
+
+                    if (ngx_gravitee_kafka_render(ks->conf, &ks->parts,
+                                                  rd->next, &msg->position,
+                                                  &ks->step, &size)
+                        != NGX_OK)
+                    {
+                        ngx_str_null(&msg->position);
+                    }
+
+                    ks->step_size = size;
+                }
+
+                sub->position = msg->position;
+
+            } else {
+                size = ks->scratch_size;
+
+                if (ngx_gravitee_kafka_render(ks->conf, &ks->parts,
+                                              ksub->next, &sub->position,
+                                              &ks->scratch, &size)
+                    != NGX_OK)
+                {
+                    ngx_str_null(&sub->position);
+                }
+
+                ks->scratch_size = size;
+            }
 
             sub->handler->message(sub, msg);
         }
+
+        /* the reader's position was for this turn only (ks->step) */
+        ngx_str_null(&msg->position);
 
         ngx_gravitee_message_unref(msg);
     }
