@@ -116,10 +116,6 @@ ngx_gravitee_stream_create(ngx_http_request_t *r,
 
     ngx_http_set_ctx(r, s, ngx_gravitee_module);
 
-    if (s->record->identity.plan.len) {
-        s->tally.identity = &s->record->identity;
-    }
-
     ngx_gravitee_streams_alive++;
 
     return s;
@@ -140,7 +136,7 @@ ngx_gravitee_stream_keep_record(ngx_gravitee_stream_t *s,
     size_t                         size, line, host, plan, app, subject;
     u_char                        *p;
     ngx_pool_t                    *pool;
-    ngx_gravitee_identity_t       *id;
+    ngx_gravitee_identity_t       *id, *copy;
     ngx_gravitee_stream_record_t  *rec;
 
     /* what the client sent does not size what is kept: all is capped */
@@ -161,9 +157,13 @@ ngx_gravitee_stream_keep_record(ngx_gravitee_stream_t *s,
         subject = 0;
     }
 
+    /* the identity, only where a plan let the caller in */
+
     size = sizeof(ngx_gravitee_stream_record_t) + line
            + sizeof(NGX_GRAVITEE_STREAM_CUT) - 1 + host
-           + plan + app + subject;
+           + (id ? NGX_ALIGNMENT + sizeof(ngx_gravitee_identity_t)
+                   + plan + app + subject
+                 : 0);
 
     pool = r->connection->pool->current;
     p = ngx_align_ptr(pool->d.last, NGX_ALIGNMENT);
@@ -200,21 +200,25 @@ ngx_gravitee_stream_keep_record(ngx_gravitee_stream_t *s,
     }
 
     if (id) {
-        p = rec->host.data + host;
+        copy = (ngx_gravitee_identity_t *)
+                   ngx_align_ptr(rec->host.data + host, NGX_ALIGNMENT);
+        p = (u_char *) (copy + 1);
 
-        rec->identity.plan.data = p;
-        rec->identity.plan.len = plan;
+        copy->plan.data = p;
+        copy->plan.len = plan;
         p = ngx_cpymem(p, id->plan.data, plan);
 
-        rec->identity.application.data = p;
-        rec->identity.application.len = app;
+        copy->application.data = p;
+        copy->application.len = app;
         p = ngx_cpymem(p, id->application.data, app);
 
-        rec->identity.subject.data = p;
-        rec->identity.subject.len = subject;
+        copy->subject.data = p;
+        copy->subject.len = subject;
         ngx_memcpy(p, id->subject.data, subject);
 
-        rec->identity.expires = id->expires;
+        copy->expires = id->expires;
+
+        s->tally.identity = copy;
     }
 
     s->record = rec;

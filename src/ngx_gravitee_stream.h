@@ -86,8 +86,8 @@ typedef struct {
     ngx_str_t                      request_line;
     ngx_str_t                      host;
     ngx_uint_t                     status;      /* of the handshake */
-    ngx_gravitee_identity_t        identity;    /* the caller's, if a plan
-                                                   let it in */
+    /* then the request line, the host and, if a plan let the caller in,
+       a copy of its identity (s->tally.identity) */
 } ngx_gravitee_stream_record_t;
 
 
