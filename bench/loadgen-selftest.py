@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Self-test of loadgen's WS and SSE parsers against a tiny scripted server.
+"""Self-test of loadgen's WS, SSE and HTTP GET parsers against a tiny scripted
+server.
 
 Run by `make -C bench check`. The server writes awkward but valid streams
 (fragmented frames, 16- and 64-bit lengths, pings, a masked frame, bytes
@@ -200,8 +201,70 @@ def run(kind):
     print("%-6s %s" % (kind, summ[0] if summ else out))
 
 
+def run_get():
+    """--get: Content-Length dribbled, chunked (extensions, a trailer, odd
+    splits), a 401, a Connection: close answer (loadgen opens again)."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(10)
+    port = srv.getsockname()[1]
+    answers = [
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n", b"hello", b" world"],
+        [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r",
+         b"\nabc\r\n", b"10\r\n" + b"p" * 16 + b"\r\n0\r\nX-Trailer: 1\r\n", b"\r\n"],
+        [b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\n\r\nUnauthorized"],
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"],
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"],
+    ]
+
+    def serve():
+        try:
+            i = 0
+            while i < len(answers):
+                c, _a = srv.accept()
+                c.settimeout(10)
+                while i < len(answers):
+                    req = read_headers(c)
+                    if not req.startswith("GET /x?q=1 HTTP/1.1\r\n") \
+                            or "\r\nX-T: 1\r\n" not in req:
+                        errors.append("get: request %r" % req)
+                    for part in answers[i]:
+                        c.sendall(part)
+                        time.sleep(0.01)
+                    i += 1
+                    if b"Connection: close" in answers[i - 1][0]:
+                        c.close()
+                        break
+            time.sleep(0.2)
+        except Exception as e:  # noqa: BLE001
+            errors.append("get server: %r" % e)
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    res = subprocess.run([LOADGEN, "--get", "http://127.0.0.1:%d/x?q=1" % port,
+                          "-n", "1", "--count", "5", "--header", "X-T: 1",
+                          "--duration", "10"],
+                         capture_output=True, text=True, timeout=20)
+    th.join(10)
+    srv.close()
+    line = [l for l in res.stdout.splitlines() if l.startswith("get ")]
+    kv = dict(x.split("=", 1) for x in line[0].split()[1:]) if line else {}
+    want = {"sent": "5", "ok": "4", "other": "1", "fail": "0", "reconnects": "1",
+            "first_other": "401"}
+    for k, v in want.items():
+        if kv.get(k) != v:
+            errors.append("get: %s=%s, want %s (stderr: %s)"
+                          % (k, kv.get(k), v, res.stderr.strip()))
+    if res.returncode != 1:
+        errors.append("get: exit status %d, want 1 (a 401)" % res.returncode)
+    print("%-6s %s" % ("get", line[0] if line else res.stdout))
+
+
 for k in ("ws", "sse", "sse10"):
     run(k)
+run_get()
 if errors:
     print("FAIL:\n  " + "\n  ".join(errors))
     sys.exit(1)

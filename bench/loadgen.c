@@ -8,6 +8,7 @@
  *
  *   loadgen --mode ws|sse|mqtt-ws --url URL -n N [options]  subscribers
  *   loadgen --publish URL [--rate R --count C --size S] publisher
+ *   loadgen --get URL -n N --count C [--header "H: v"]...  HTTP GET load
  *
  * mqtt-ws: the RFC 6455 handshake with "Sec-WebSocket-Protocol: mqtt", then
  * MQTT 3.1.1 CONNECT (clean session, --keepalive, default 0) and SUBSCRIBE
@@ -26,6 +27,7 @@
  *   window_open t=   once the SIGUSR2 has been handled (t = window start, ns)
  *   summary ...      at the end
  *   publish ...      at the end of --publish
+ *   get_ready ..., get ...   --get: connections open, and at the end
  * Diagnostics go to stderr.
  */
 
@@ -2282,6 +2284,421 @@ run_publisher(void)
 }
 
 
+/* ------------------------------------------------------------ HTTP GET */
+
+/*
+ * --get URL: -n N keep-alive connections, each with one GET in flight,
+ * --count requests in all (or until --duration), each with the --header
+ * lines; a response is read to its end (Content-Length, chunked, or the
+ * close), counted ok when its status is --status (200). For bench/jwt.sh:
+ * the cost of a request through an access-phase check.
+ */
+
+#define GET_HDR_MAX  16384
+#define GET_LINE_MAX 256
+
+enum { G_HDR = 0, G_BODY_LEN, G_CH_SIZE, G_CH_DATA, G_CH_CRLF, G_CH_TRAILER,
+       G_BODY_CLOSE };
+
+struct gconn {
+    int       fd;
+    int       state;
+    int       keep;
+    int       status;
+    double    t_sent;
+    uint64_t  left;             /* body or chunk bytes still to come */
+    size_t    hlen;
+    size_t    llen;
+    char      hdr[GET_HDR_MAX];
+    char      line[GET_LINE_MAX];
+};
+
+static char   *opt_get;
+static long    opt_get_status = 200;
+static char   *get_headers;       /* "Name: value\r\n"... */
+static size_t  get_headers_len;
+static char   *get_req;
+static size_t  get_req_len;
+static long    g_sent, g_ok, g_fail, g_other, g_reconnects;
+static int     g_first_other;
+static double *g_rt;
+
+
+static void
+get_add_header(const char *h)
+{
+    size_t  n = strlen(h);
+
+    if (strchr(h, ':') == NULL || strpbrk(h, "\r\n") != NULL) {
+        die("--header \"Name: value\" (one line): %s", h);
+    }
+    get_headers = realloc(get_headers, get_headers_len + n + 3);
+    if (get_headers == NULL) {
+        die("out of memory");
+    }
+    memcpy(get_headers + get_headers_len, h, n);
+    memcpy(get_headers + get_headers_len + n, "\r\n", 3);
+    get_headers_len += n + 2;
+}
+
+
+static int
+get_open(struct gconn *g)
+{
+    int  fl;
+
+    g->fd = pub_connect();
+    if (g->fd < 0) {
+        return -1;
+    }
+    fl = fcntl(g->fd, F_GETFL);
+    fcntl(g->fd, F_SETFL, fl | O_NONBLOCK);
+    g->state = G_HDR;
+    g->hlen = 0;
+    return 0;
+}
+
+
+/* the request in one send: it is small, and the socket's buffer empty */
+static int
+get_send(struct gconn *g)
+{
+    ssize_t  n;
+
+    g->state = G_HDR;
+    g->hlen = 0;
+    g->llen = 0;
+    g->t_sent = mono_now();
+    n = send(g->fd, get_req, get_req_len, MSG_NOSIGNAL);
+    if (n != (ssize_t) get_req_len) {
+        return -1;
+    }
+    g_sent++;
+    return 0;
+}
+
+
+static void
+get_done(struct gconn *g)
+{
+    g_rt[g_ok + g_other] = mono_now() - g->t_sent;
+    if (g->status == opt_get_status) {
+        g_ok++;
+    } else {
+        g_other++;
+        if (!g_first_other) {
+            g_first_other = g->status;
+            warnx_("get: response status %d (not %ld)", g->status,
+                   opt_get_status);
+        }
+    }
+}
+
+
+/*
+ * Feeds a response's bytes. Returns 1 when the response is complete (the
+ * bytes after it, if any, are a protocol error: one request in flight),
+ * 0 when more are needed, -1 on a malformed response.
+ */
+static int
+get_bytes(struct gconn *g, const char *p, size_t n)
+{
+    char    *end, *v;
+    size_t   k, take;
+    long     clen;
+
+    while (n > 0) {
+        switch (g->state) {
+
+        case G_HDR:
+            take = n < GET_HDR_MAX - 1 - g->hlen ? n : GET_HDR_MAX - 1 - g->hlen;
+            if (take == 0) {
+                return -1;
+            }
+            memcpy(g->hdr + g->hlen, p, take);
+            g->hdr[g->hlen + take] = '\0';
+            end = strstr(g->hdr + (g->hlen > 3 ? g->hlen - 3 : 0), "\r\n\r\n");
+            if (end == NULL) {
+                g->hlen += take;
+                p += take;
+                n -= take;
+                break;
+            }
+            k = (size_t) (end + 4 - g->hdr) - g->hlen;   /* of this read */
+            p += k;
+            n -= k;
+            g->hlen = (size_t) (end + 4 - g->hdr);
+            end[2] = '\0';
+            if (sscanf(g->hdr, "HTTP/1.%*d %d", &g->status) != 1) {
+                return -1;
+            }
+            g->keep = strncmp(g->hdr, "HTTP/1.0", 8) != 0;
+            v = find_header(g->hdr, "Connection");
+            if (v != NULL && strncasecmp(v, "close", 5) == 0) {
+                g->keep = 0;
+            }
+            clen = -1;
+            v = find_header(g->hdr, "Content-Length");
+            if (v != NULL) {
+                clen = strtol(v, NULL, 10);
+            }
+            v = find_header(g->hdr, "Transfer-Encoding");
+            if (v != NULL && strncasecmp(v, "chunked", 7) == 0) {
+                g->state = G_CH_SIZE;
+                g->llen = 0;
+            } else if (clen >= 0) {
+                g->left = (uint64_t) clen;
+                g->state = G_BODY_LEN;
+                if (clen == 0) {
+                    return n ? -1 : 1;
+                }
+            } else if (g->status == 204 || g->status == 304) {
+                return n ? -1 : 1;
+            } else {
+                g->keep = 0;
+                g->state = G_BODY_CLOSE;
+            }
+            break;
+
+        case G_BODY_LEN:
+        case G_CH_DATA:
+            take = n < g->left ? n : (size_t) g->left;
+            g->left -= take;
+            p += take;
+            n -= take;
+            if (g->left == 0) {
+                if (g->state == G_BODY_LEN) {
+                    return n ? -1 : 1;
+                }
+                g->state = G_CH_CRLF;
+                g->llen = 0;
+            }
+            break;
+
+        case G_BODY_CLOSE:
+            return 0;         /* up to the close */
+
+        case G_CH_SIZE:
+        case G_CH_CRLF:
+        case G_CH_TRAILER:
+            /* a line: the size (extensions after ';'), the CRLF after a
+             * chunk's data, or a trailer (the empty one ends it) */
+            if (*p != '\n') {
+                if (g->llen == GET_LINE_MAX - 1) {
+                    return -1;
+                }
+                g->line[g->llen++] = *p;
+                p++;
+                n--;
+                break;
+            }
+            p++;
+            n--;
+            if (g->llen > 0 && g->line[g->llen - 1] == '\r') {
+                g->llen--;
+            }
+            g->line[g->llen] = '\0';
+            if (g->state == G_CH_CRLF) {
+                if (g->llen != 0) {
+                    return -1;
+                }
+                g->state = G_CH_SIZE;
+            } else if (g->state == G_CH_SIZE) {
+                char  *e;
+                unsigned long long  sz = strtoull(g->line, &e, 16);
+
+                if (e == g->line) {
+                    return -1;
+                }
+                if (sz == 0) {
+                    g->state = G_CH_TRAILER;
+                } else {
+                    g->left = sz;
+                    g->state = G_CH_DATA;
+                }
+            } else if (g->llen == 0) {
+                return n ? -1 : 1;
+            }
+            g->llen = 0;
+            break;
+        }
+    }
+    return 0;
+}
+
+
+static int
+run_getter(void)
+{
+    int                  i, nev, rc;
+    long                 k, j, done;
+    ssize_t              r;
+    double               start, now, elapsed;
+    struct gconn        *gs, *g;
+    struct epoll_event   ev, evs[MAX_EVENTS];
+
+    if (opt_n < 1 || opt_n > 10000 || opt_count < 1) {
+        die("--get: -n 1..10000 connections, --count >= 1");
+    }
+    raise_nofile((rlim_t) opt_n + 64);
+
+    get_req = malloc(2300 + sizeof(host_hdr) + get_headers_len);
+    if (get_req == NULL) {
+        die("out of memory");
+    }
+    get_req_len = (size_t) snprintf(get_req, 2300 + sizeof(host_hdr),
+                                    "GET %s HTTP/1.1\r\n"
+                                    "Host: %s\r\n"
+                                    "Accept: application/json\r\n",
+                                    path, host_hdr);
+    if (get_headers_len) {
+        memcpy(get_req + get_req_len, get_headers, get_headers_len);
+        get_req_len += get_headers_len;
+    }
+    memcpy(get_req + get_req_len, "\r\n", 2);
+    get_req_len += 2;
+
+    g_rt = calloc((size_t) opt_count + 1, sizeof(double));
+    gs = calloc((size_t) opt_n, sizeof(struct gconn));
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (g_rt == NULL || gs == NULL || ep < 0) {
+        die("out of memory, or epoll_create1");
+    }
+
+    for (k = 0; k < opt_n; k++) {
+        if (get_open(&gs[k]) != 0) {
+            die("get: connect: %s", strerror(errno));
+        }
+        ev.events = EPOLLIN;
+        ev.data.ptr = &gs[k];
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, gs[k].fd, &ev) != 0) {
+            die("epoll_ctl: %s", strerror(errno));
+        }
+    }
+
+    printf("get_ready n=%ld t=%" PRId64 "\n", opt_n, real_ns());
+    fflush(stdout);
+
+    start = mono_now();
+    for (k = 0; k < opt_n && g_sent < opt_count; k++) {
+        if (get_send(&gs[k]) != 0) {
+            die("get: send: %s", strerror(errno));
+        }
+    }
+
+    done = 0;
+    while (!stop_flag && done < g_sent) {
+        nev = epoll_wait(ep, evs, MAX_EVENTS, 1000);
+        if (nev < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            die("epoll_wait: %s", strerror(errno));
+        }
+        now = mono_now();
+        if (opt_duration > 0 && now - start >= opt_duration) {
+            warnx_("get: duration reached");
+            break;
+        }
+        for (i = 0; i < nev; i++) {
+            g = evs[i].data.ptr;
+            rc = 0;
+            for (;;) {
+                r = recv(g->fd, rbuf, RBUF_SIZE, 0);
+                if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                    break;
+                }
+                if (r <= 0) {
+                    rc = (g->state == G_BODY_CLOSE) ? 1 : -1;
+                    g->keep = 0;
+                    break;
+                }
+                rc = get_bytes(g, rbuf, (size_t) r);
+                if (rc != 0) {
+                    break;
+                }
+            }
+            if (rc == 0) {
+                continue;
+            }
+            done++;
+            if (rc > 0) {
+                get_done(g);
+            } else {
+                g_fail++;
+                g->keep = 0;
+            }
+            if (!g->keep) {
+                epoll_ctl(ep, EPOLL_CTL_DEL, g->fd, NULL);
+                close(g->fd);
+                if (g_sent >= opt_count || stop_flag) {
+                    g->fd = -1;
+                    continue;
+                }
+                if (get_open(g) != 0) {
+                    die("get: reconnect: %s", strerror(errno));
+                }
+                g_reconnects++;
+                ev.events = EPOLLIN;
+                ev.data.ptr = g;
+                epoll_ctl(ep, EPOLL_CTL_ADD, g->fd, &ev);
+            }
+            if (g_sent < opt_count && get_send(g) != 0) {
+                g_fail++;
+                warnx_("get: send: %s", strerror(errno));
+            }
+        }
+    }
+    elapsed = mono_now() - start;
+
+    for (k = 0; k < opt_n; k++) {
+        if (gs[k].fd >= 0) {
+            close(gs[k].fd);
+        }
+    }
+    close(ep);
+
+    {
+        double  p50 = 0, p99 = 0, mx = 0;
+        long    m = g_ok + g_other;
+
+        /* insertion sort would be quadratic: a shell sort, gaps 3k + 1 */
+        long    gap = 1;
+
+        while (gap < m / 3) {
+            gap = 3 * gap + 1;
+        }
+        for (; gap > 0; gap /= 3) {
+            for (k = gap; k < m; k++) {
+                double  v = g_rt[k];
+
+                for (j = k; j >= gap && g_rt[j - gap] > v; j -= gap) {
+                    g_rt[j] = g_rt[j - gap];
+                }
+                g_rt[j] = v;
+            }
+        }
+        if (m > 0) {
+            p50 = g_rt[(m - 1) / 2];
+            p99 = g_rt[(m - 1) * 99 / 100];
+            mx = g_rt[m - 1];
+        }
+        printf("get n=%ld sent=%ld ok=%ld other=%ld fail=%ld reconnects=%ld "
+               "status=%ld first_other=%d elapsed_s=%.3f rps=%.1f "
+               "lat_p50_ms=%.3f lat_p99_ms=%.3f lat_max_ms=%.3f\n",
+               opt_n, g_sent, g_ok, g_other, g_fail, g_reconnects,
+               opt_get_status, g_first_other, elapsed,
+               elapsed > 0 ? (double) (g_ok + g_other) / elapsed : 0.0,
+               p50 * 1e3, p99 * 1e3, mx * 1e3);
+        fflush(stdout);
+    }
+    free(g_rt);
+    free(gs);
+    free(get_req);
+    return (g_fail > 0 || g_other > 0 || g_ok < opt_count) ? 1 : 0;
+}
+
+
 /* ------------------------------------------------------ MQTT publisher */
 
 static int
@@ -2438,6 +2855,8 @@ usage(void)
 "usage: loadgen-mqtt --mode ws|sse|mqtt-ws --url URL -n N [options]\n"
 "       loadgen-mqtt --publish http://...|mqtt://HOST:PORT/TOPIC [--rate R]\n"
 "                    [--count C] [--size S]\n"
+"       loadgen-mqtt --get http://HOST:PORT/PATH -n N --count C\n"
+"                    [--header \"H: v\"]... [--status S]\n"
 "\n"
 "subscribers:\n"
 "  --mode ws|sse       WebSocket (RFC 6455) or Server-Sent Events (default ws)\n"
@@ -2473,6 +2892,12 @@ usage(void)
 "  --rate R            messages per second (default 50)\n"
 "  --count C           number of messages (default 200)\n"
 "  --size S            payload bytes: \"t=<ns> \" then 'x' padding (default 100)\n"
+"HTTP GET (--get):\n"
+"  --get URL           -n N keep-alive connections, one GET in flight on\n"
+"                      each, --count requests in all (or --duration S);\n"
+"                      a response is read to its end; ok = --status\n"
+"  --header \"H: v\"     a request header (repeatable)\n"
+"  --status S          the status counted ok (default 200)\n"
 "common:\n"
 "  --pin-cpu C         sched_setaffinity to CPU C\n"
 "  --quiet             fewer diagnostics on stderr\n"
@@ -2489,7 +2914,7 @@ main(int argc, char **argv)
         O_MODE = 256, O_URL, O_RATE, O_EXPECT, O_DURATION, O_IDLE, O_SLOW,
         O_LATENCY, O_PIN, O_SRC, O_MAXP, O_HST, O_HTTP10, O_NOLINGER,
         O_PUBLISH, O_COUNT, O_SIZE, O_QUIET, O_SLOWRCV, O_HOLD, O_WINDOW,
-        O_ANYDEST, O_TOPIC, O_KEEPALIVE
+        O_ANYDEST, O_TOPIC, O_KEEPALIVE, O_GET, O_HEADER, O_STATUS
     };
     static const struct option  lo[] = {
         { "mode", required_argument, NULL, O_MODE },
@@ -2516,6 +2941,9 @@ main(int argc, char **argv)
         { "quiet", no_argument, NULL, O_QUIET },
         { "topic", required_argument, NULL, O_TOPIC },
         { "keepalive", required_argument, NULL, O_KEEPALIVE },
+        { "get", required_argument, NULL, O_GET },
+        { "header", required_argument, NULL, O_HEADER },
+        { "status", required_argument, NULL, O_STATUS },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -2559,6 +2987,9 @@ main(int argc, char **argv)
         case O_QUIET:     opt_quiet = 1; break;
         case O_TOPIC:     opt_topic = optarg; break;
         case O_KEEPALIVE: opt_keepalive = strtol(optarg, NULL, 10); break;
+        case O_GET:       opt_get = optarg; break;
+        case O_HEADER:    get_add_header(optarg); break;
+        case O_STATUS:    opt_get_status = strtol(optarg, NULL, 10); break;
         default:          usage();
         }
     }
@@ -2574,6 +3005,15 @@ main(int argc, char **argv)
     setup_signals();
     if (opt_pin >= 0) {
         pin_cpu(opt_pin);
+    }
+
+    if (opt_get != NULL) {
+        rbuf = malloc(RBUF_SIZE);
+        if (rbuf == NULL) {
+            die("out of memory");
+        }
+        parse_url(opt_get);
+        return run_getter();
     }
 
     if (opt_publish != NULL) {

@@ -13,7 +13,7 @@
 FUZZ_BUILD   := $(BUILD)/fuzz
 FUZZ_MODULE  := $(FUZZ_BUILD)/ngx_gravitee_fuzz_module.so
 FUZZ_SOURCES := $(wildcard fuzz/config fuzz/*.[ch])
-FUZZ_TARGETS ?= websocket accept args writers sse
+FUZZ_TARGETS ?= websocket accept args writers sse jwt jwks
 FUZZ_TIME    ?= 300
 FUZZ_ARGS    ?=
 

@@ -65,6 +65,8 @@ static ngx_gravitee_fuzz_target_t  *ngx_gravitee_fuzz_targets[] = {
     &ngx_gravitee_fuzz_args,
     &ngx_gravitee_fuzz_writers,
     &ngx_gravitee_fuzz_sse,
+    &ngx_gravitee_fuzz_jwt,
+    &ngx_gravitee_fuzz_jwks,
     NULL
 };
 
@@ -108,7 +110,7 @@ ngx_gravitee_fuzz_init_process(ngx_cycle_t *cycle)
     if (*t == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "no fuzz target \"%s\"; targets: websocket, accept, "
-                      "args, writers, sse", name);
+                      "args, writers, sse, jwt, jwks", name);
         return NGX_ERROR;
     }
 

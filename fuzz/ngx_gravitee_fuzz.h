@@ -46,6 +46,8 @@ extern ngx_gravitee_fuzz_target_t  ngx_gravitee_fuzz_accept;
 extern ngx_gravitee_fuzz_target_t  ngx_gravitee_fuzz_args;
 extern ngx_gravitee_fuzz_target_t  ngx_gravitee_fuzz_writers;
 extern ngx_gravitee_fuzz_target_t  ngx_gravitee_fuzz_sse;
+extern ngx_gravitee_fuzz_target_t  ngx_gravitee_fuzz_jwt;
+extern ngx_gravitee_fuzz_target_t  ngx_gravitee_fuzz_jwks;
 
 
 /*

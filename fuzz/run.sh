@@ -1,10 +1,11 @@
 #!/bin/sh
 # fuzz/run.sh TARGET [libFuzzer arguments...]
 #
-# Runs one fuzz target (websocket, accept, args, writers, sse) inside the
-# packaged nginx: the sanitized module is loaded, the ASan runtime
-# preloaded, and the worker hands the process to libFuzzer, whose exit
-# status this returns.  Without arguments libFuzzer fuzzes until stopped;
+# Runs one fuzz target (websocket, accept, args, writers, sse, jwt, jwks)
+# inside the packaged nginx: the sanitized module is loaded, the ASan
+# runtime preloaded, fuzz/TARGET.dict given to libFuzzer if there is one,
+# and the worker hands the process to libFuzzer, whose exit status this
+# returns.  Without arguments libFuzzer fuzzes until stopped;
 # files or directories of inputs are its corpus, or, with -runs=0 (or
 # files only), what it replays.  Arguments are separated by blanks: none
 # may hold one.  See fuzz/README.md.
@@ -96,6 +97,11 @@ asan=$(clang -print-file-name=libclang_rt.asan-"$(uname -m)".so)
 
 GRAVITEE_FUZZ_TARGET=$target
 GRAVITEE_FUZZ_ARGS="-artifact_prefix=$build/artifacts/$target/ $*"
+
+# the target's tokens (JSON members, algorithm names), as libFuzzer reads
+if [ -f "$here/$target.dict" ]; then
+    GRAVITEE_FUZZ_ARGS="-dict=$here/$target.dict $GRAVITEE_FUZZ_ARGS"
+fi
 GRAVITEE_FUZZ_ARGV0=$self
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1}
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -2,6 +2,7 @@
 # fuzz/seeds.pl: writes the seed corpora, fuzz/corpus/<target>/seed-*,
 # from the input formats of README.md.  Run it again after changing a
 # format; reproducers of findings (crash-*, regress-*) are kept as they are.
+# The jwt and jwks targets' seeds (and keys) come from fuzz/seeds-jwt.pl.
 #
 #   perl fuzz/seeds.pl [directory]     (default: fuzz/corpus)
 

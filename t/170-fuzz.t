@@ -5,7 +5,8 @@
 # file builds it with "make fuzz-build".
 #
 #   TEST_FUZZ_SECONDS   per target (5)
-#   TEST_FUZZ_TARGETS   which ones (websocket accept args writers sse)
+#   TEST_FUZZ_TARGETS   which ones (websocket accept args writers sse jwt
+#                       jwks)
 
 use strict;
 use warnings;
@@ -18,7 +19,7 @@ my $root = "$FindBin::Bin/..";
 my $build = "$root/build/fuzz";
 my $seconds = $ENV{TEST_FUZZ_SECONDS} || 5;
 my @targets = split ' ', ($ENV{TEST_FUZZ_TARGETS}
-                          || 'websocket accept args writers sse');
+                          || 'websocket accept args writers sse jwt jwks');
 
 my $made = `make -s -C '$root' fuzz-build 2>&1`;
 
