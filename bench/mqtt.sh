@@ -179,6 +179,10 @@ sched_ns() {
 }
 sched_main() { local a; read -r a _ < "/proc/$1/schedstat" 2>/dev/null || a=0; echo "${a:-0}"; }
 
+# core 0's steal time (the hypervisor ran something else on it), jiffies:
+# a window with much of it measures the host, not the servers
+steal0() { awk '$1 == "cpu0" {print $9}' /proc/stat; }
+
 calc() { awk "BEGIN {printf \"$1\", $2}"; }
 
 kv() {   # kv FILE LINE_TAG KEY
@@ -378,7 +382,7 @@ open_window() {   # SIGUSR2 to loadgen, wait for window_open
 # side B mosquitto has exactly the N subscribers and the publisher).
 cell_cpu() {   # cell_cpu REP SIDE N
     local rep=$1 side=$2 n=$3 f msgs m tmo pid c0 c1 q0 q1 o0 o1 oq0 oq1
-    local est lost p50 p99 us uss ous ok=0 hz r0 r1 rus nth
+    local est lost p50 p99 us uss ous ok=0 hz r0 r1 rus nth s0 s1 t0 t1 steal
     CELL=cpu-$side-$n-$rep; f=$OUT/lg-$CELL.txt
     m=$MSGS; [ $((n * m)) -lt "$MIN_DELIV" ] && m=$(( (MIN_DELIV + n - 1) / n ))
     if [ "$side" = A ]; then
@@ -407,11 +411,14 @@ cell_cpu() {   # cell_cpu REP SIDE N
     # server's figures (mosquitto's in side A) are for information.
     o0=$(cpu_ticks "$MOSQ_PID"); oq0=$(sched_ns "$MOSQ_PID")
     r0=$(sched_main "$pid"); c0=$(cpu_ticks "$pid"); q0=$(sched_ns "$pid")
+    s0=$(steal0); t0=$(date +%s%N)
     open_window "$f"
     # poll every 20 ms: at 50 msgs/s the window ends within a message
     wait_line "$f" '^summary' $((m / RATE + 30)) "$CUR_LG" 0.02
     c1=$(cpu_ticks "$pid"); q1=$(sched_ns "$pid"); r1=$(sched_main "$pid")
     o1=$(cpu_ticks "$MOSQ_PID"); oq1=$(sched_ns "$MOSQ_PID")
+    s1=$(steal0); t1=$(date +%s%N)
+    steal=$(awk -v a="$s1" -v b="$s0" -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {if (t > 0) printf "%.1f", (a - b) * 1e11 / hz / t; else print "-"}')
     nth=$(ls "/proc/$pid/task" 2>/dev/null | wc -l)
     stop_loadgen
     hz=$(getconf CLK_TCK)
@@ -421,12 +428,12 @@ cell_cpu() {   # cell_cpu REP SIDE N
     uss=$(awk -v a="$q1" -v b="$q0" -v m="${msgs:-0}" 'BEGIN {if (m > 0) printf "%.3f", (a - b) / 1e3 / m; else print "-"}')
     ous=$(awk -v a="$oq1" -v b="$oq0" -v m="${msgs:-0}" 'BEGIN {if (m > 0) printf "%.3f", (a - b) / 1e3 / m; else print "-"}')
     rus=$(awk -v a="$r1" -v b="$r0" -v m="${msgs:-0}" 'BEGIN {if (m > 0) printf "%.3f", (a - b) / 1e3 / m; else print "-"}')
-    echo "cpu_pid=$pid threads=$nth main_thread_sched_ns=$r0..$r1 ticks_before=$c0 ticks_after=$c1 sched_ns_before=$q0 sched_ns_after=$q1 clk_tck=$hz mosquitto_ticks=$o0..$o1 mosquitto_sched_ns=$oq0..$oq1 msgs_per_sub=$m" >> "$f"
+    echo "cpu_pid=$pid threads=$nth main_thread_sched_ns=$r0..$r1 ticks_before=$c0 ticks_after=$c1 sched_ns_before=$q0 sched_ns_after=$q1 clk_tck=$hz mosquitto_ticks=$o0..$o1 mosquitto_sched_ns=$oq0..$oq1 msgs_per_sub=$m core0_steal_pct=$steal" >> "$f"
     [ "$est" = "$n" ] && [ "${msgs:-0}" -gt 0 ] && [ "${lost:-1}" = 0 ] && ok=1
     local who=mosquitto; [ "$side" = A ] && who="nginx worker"
-    log "cpu $side N=$n: $who ${us} us/msg (schedstat ${uss}, main thread ${rus}, $nth threads), delivered $msgs ($m each), lost $lost, p50 ${p50} ms, p99 ${p99} ms$([ "$side" = A ] && echo "; mosquitto meanwhile ${ous} us per delivered msg")"
+    log "cpu $side N=$n: $who ${us} us/msg (schedstat ${uss}, main thread ${rus}, $nth threads), delivered $msgs ($m each), lost $lost, p50 ${p50} ms, p99 ${p99} ms, core 0 steal ${steal}%$([ "$side" = A ] && echo "; mosquitto meanwhile ${ous} us per delivered msg")"
     record "$rep" cpu "$side" "$n" "$ok" "$us" "$uss" "${p50:--}" "${p99:--}" "${lost:--}" "${msgs:--}" - \
-        "msgs_per_sub=$m threads=$nth main_thread_us_per_msg=$rus mosquitto_sched_us_per_msg=$ous"
+        "msgs_per_sub=$m threads=$nth main_thread_us_per_msg=$rus mosquitto_sched_us_per_msg=$ous core0_steal_pct=$steal"
     [ "$side" = A ] && stop_server
 }
 
