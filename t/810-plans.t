@@ -96,6 +96,7 @@ BEGIN {
     $tok{trunc_seg}   = PlanTest::jwt_truncate($tok{rs});
     $tok{trunc_sig}   = PlanTest::jwt_truncate($tok{rs}, how => 'signature');
     $tok{trunc_pay}   = PlanTest::jwt_truncate($tok{rs}, how => 'payload');
+    $tok{hs_odd_bits} = PlanTest::jwt_non_canonical($tok{hs});
 
     my $api = <<'_EOC_';
         message_proxy_entrypoint http-get messages_limit_count=1;
@@ -738,6 +739,18 @@ GET /rs
 GET /rs
 --- more_headers eval
 ::bearer('padded')
+--- error_code: 401
+--- error_log eval
+::refusal('JWT_INVALID_TOKEN', 'malformed')
+
+
+
+=== TEST 49b: the last character's unused bits not zero: malformed
+A lax decoder reads the same signature: one token would have four spellings.
+--- request
+GET /hs
+--- more_headers eval
+::bearer('hs_odd_bits')
 --- error_code: 401
 --- error_log eval
 ::refusal('JWT_INVALID_TOKEN', 'malformed')

@@ -283,7 +283,9 @@ ngx_gravitee_jwt_load_secret(ngx_conf_t *cf, ngx_gravitee_jwt_conf_t *jcf)
         return NGX_ERROR;
     }
 
-    if (ngx_gravitee_jwt_keys_add_secret(&jcf->keys, &text, NULL) == NULL) {
+    if (ngx_gravitee_jwt_keys_add_secret(&jcf->keys, &text, NULL, 0)
+        == NULL)
+    {
         return NGX_ERROR;
     }
 

@@ -65,7 +65,8 @@ ngx_int_t ngx_gravitee_jwt_keys_init(ngx_gravitee_jwt_keys_t *keys,
  * EdDSA); they return NULL, or why the input is refused (static text).
  */
 ngx_gravitee_jwt_key_t *ngx_gravitee_jwt_keys_add_secret(
-    ngx_gravitee_jwt_keys_t *keys, ngx_str_t *secret, ngx_str_t *kid);
+    ngx_gravitee_jwt_keys_t *keys, ngx_str_t *secret, ngx_str_t *kid,
+    ngx_uint_t alg);
 char *ngx_gravitee_jwt_keys_add_pem(ngx_gravitee_jwt_keys_t *keys,
     ngx_str_t *pem);
 char *ngx_gravitee_jwt_keys_add_jwks(ngx_gravitee_jwt_keys_t *keys,

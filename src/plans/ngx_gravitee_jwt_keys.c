@@ -149,7 +149,7 @@ ngx_gravitee_jwt_keys_cleanup(void *data)
 
 ngx_gravitee_jwt_key_t *
 ngx_gravitee_jwt_keys_add_secret(ngx_gravitee_jwt_keys_t *keys,
-    ngx_str_t *secret, ngx_str_t *kid)
+    ngx_str_t *secret, ngx_str_t *kid, ngx_uint_t alg)
 {
     ngx_gravitee_jwt_key_t  *key;
 
@@ -174,7 +174,8 @@ ngx_gravitee_jwt_keys_add_secret(ngx_gravitee_jwt_keys_t *keys,
     }
 
     key->can = NGX_GRAVITEE_JWT_HS;
-    key->allowed = NGX_GRAVITEE_JWT_HS256;
+    key->allowed = alg ? alg : NGX_GRAVITEE_JWT_HS256;
+    key->fixed = (alg != 0);
     keys->algs |= key->allowed;
 
     return key;
@@ -449,20 +450,11 @@ ngx_gravitee_jwt_jwk(ngx_gravitee_jwt_keys_t *keys, json_t *jwk)
             return "its \"alg\" does not fit the key's type";
         }
 
-        key = ngx_gravitee_jwt_keys_add_secret(keys, &k, idp);
-        if (key == NULL) {
-            return "out of memory";
-        }
+        key = ngx_gravitee_jwt_keys_add_secret(keys, &k, idp, bit);
 
         ngx_explicit_memzero(k.data, k.len);
 
-        if (bit) {
-            key->allowed = bit;
-            key->fixed = 1;
-            keys->algs |= bit;
-        }
-
-        return NULL;
+        return key ? NULL : "out of memory";
     }
 
     if (ngx_strcmp(json_string_value(kty), "RSA") == 0) {
@@ -731,7 +723,11 @@ ngx_gravitee_jwt_alg_find(const char *name, size_t len)
 
 /*
  * base64url without padding (RFC 7515, 2), strictly: NGINX's decoder
- * stops at a "=" and would take "abc=junk" for "abc"; dst->data has room
+ * stops at a "=" and would take "abc=junk" for "abc", and ignores the
+ * unused low bits of the last character, which would give one token
+ * several spellings (RFC 4648, 3.5 lets a decoder refuse them: we do, as
+ * a token's text may be its identity in a cache or a replay check);
+ * dst->data has room
  */
 
 static ngx_int_t
@@ -739,20 +735,39 @@ ngx_gravitee_jwt_b64(u_char *src, size_t len, ngx_str_t *dst)
 {
     u_char     c;
     size_t     i;
+    ngx_int_t  v;
     ngx_str_t  in;
 
     if (len % 4 == 1) {
         return NGX_DECLINED;
     }
 
+    v = 0;
+
     for (i = 0; i < len; i++) {
         c = src[i];
 
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-              || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-        {
+        if (c >= 'A' && c <= 'Z') {
+            v = c - 'A';
+
+        } else if (c >= 'a' && c <= 'z') {
+            v = c - 'a' + 26;
+
+        } else if (c >= '0' && c <= '9') {
+            v = c - '0' + 52;
+
+        } else if (c == '-' || c == '_') {
+            v = (c == '-') ? 62 : 63;
+
+        } else {
             return NGX_DECLINED;
         }
+    }
+
+    /* 2 characters carry 1 byte and 4 unused bits, 3 carry 2 and 2 */
+
+    if ((len % 4 == 2 && (v & 0x0f)) || (len % 4 == 3 && (v & 0x03))) {
+        return NGX_DECLINED;
     }
 
     in.data = src;

@@ -412,6 +412,19 @@ sub jwt_truncate {
     die "PlanTest: jwt_truncate how => segment | signature | payload\n";
 }
 
+# the same token whose signature's last character has a non-zero unused
+# bit: a lax decoder reads the same bytes (RFC 4648, 3.5)
+sub jwt_non_canonical {
+    my ($token) = @_;
+    my ($h, $p, $s) = split /\./, $token, 3;
+    my $abc = join '', 'A' .. 'Z', 'a' .. 'z', 0 .. 9, '-', '_';
+    my $unused = { 2 => 4, 3 => 2 }->{ length($s) % 4 }
+        or die "PlanTest: a signature without unused bits\n";
+    my $v = index $abc, substr($s, -1);
+    substr($s, -1) = substr $abc, $v | 1, 1;
+    return "$h.$p.$s";
+}
+
 sub _b64 { return encode_base64(shift, '') }
 
 sub jwt_padded {
