@@ -280,6 +280,12 @@ ngx_gravitee_wakeup_read(ngx_event_t *rev)
 }
 
 
+/*
+ * A short read has emptied the fd: an eventfd's one read takes its whole
+ * counter (8 bytes), a pipe's gives what it held.  A write after it makes
+ * a new event, so no read is spent to meet EAGAIN: one syscall per wake.
+ */
+
 static void
 ngx_gravitee_wakeup_drain(ngx_connection_t *c)
 {
@@ -288,7 +294,8 @@ ngx_gravitee_wakeup_drain(ngx_connection_t *c)
 
     do {
         n = read(c->fd, buf, sizeof(buf));
-    } while (n > 0);
+    } while (n == (ssize_t) sizeof(buf)
+             || (n == -1 && ngx_errno == NGX_EINTR));
 
     c->read->ready = 0;
 }
