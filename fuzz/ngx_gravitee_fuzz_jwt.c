@@ -423,16 +423,13 @@ ngx_gravitee_fuzz_jwt_check(ngx_gravitee_jwt_keys_t *keys, ngx_str_t *token,
     hlen = 0;
     plen = 0;
     slen = 0;
-    valid = ngx_gravitee_fuzz_jwt_b64(t, dot1 - t, hb, &hlen)
-            == NGX_OK;
+    valid = ngx_gravitee_fuzz_jwt_b64(t, dot1 - t, hb, &hlen) == NGX_OK;
     pb = hb + hlen;
     valid = valid && ngx_gravitee_fuzz_jwt_b64(dot1 + 1, dot2 - dot1 - 1,
-                                               pb, &plen)
-                     == NGX_OK;
+                                               pb, &plen) == NGX_OK;
     sb = pb + plen;
     valid = valid && ngx_gravitee_fuzz_jwt_b64(dot2 + 1, last - dot2 - 1,
-                                               sb, &slen)
-                     == NGX_OK;
+                                               sb, &slen) == NGX_OK;
 
     header = NULL;
     payload = NULL;
