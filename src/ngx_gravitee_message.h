@@ -61,9 +61,10 @@ struct ngx_gravitee_message_s {
      * chained in "alt" (ngx_gravitee_message_add_encoding)
      */
     const void                 *encoded_by;
-    ngx_str_t                   encoded;      /* ngx_alloc'd, freed with it,
-                                                 or in the message's own
-                                                 block (encoded_inline) */
+    ngx_str_t                   encoded;      /* message_alloc'd, freed with
+                                                 it, or in the message's
+                                                 own block
+                                                 (encoded_inline) */
     ngx_gravitee_message_t     *alt;
 
     unsigned                    error:1;      /* an endpoint failure */
@@ -102,8 +103,8 @@ int64_t ngx_gravitee_now_ms(void);
 
 /*
  * The message holding the framing "key" of msg, or NULL: not referenced,
- * it lives as long as msg.  add_encoding stores "value" (ngx_alloc'd; freed
- * here on failure) as the framing "key" of msg and returns its holder.
+ * it lives as long as msg.  add_encoding stores "value" (message_alloc'd;
+ * freed here on failure) as the framing "key" of msg and returns its holder.
  */
 ngx_gravitee_message_t *ngx_gravitee_message_encoding(
     ngx_gravitee_message_t *msg, const void *key);
@@ -112,6 +113,15 @@ ngx_gravitee_message_t *ngx_gravitee_message_add_encoding(
     ngx_log_t *log);
 
 #define ngx_gravitee_message_ref(msg)  ((msg)->refs++, (msg))
+
+/*
+ * Memory for a message and for a framing of it (the value given to
+ * add_encoding): small blocks come from the worker's free list.  What one
+ * returns only message_free() may free; blocks_exit() at worker exit.
+ */
+void *ngx_gravitee_message_alloc(size_t size, ngx_log_t *log);
+void ngx_gravitee_message_free(void *p);
+void ngx_gravitee_message_blocks_exit(void);
 
 
 /* messages alive in this worker: a debug aid, and checked by the tests */

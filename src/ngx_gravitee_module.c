@@ -1242,7 +1242,8 @@ ngx_gravitee_init_process(ngx_cycle_t *cycle)
 
 /*
  * The sources stop first (their clients are gone), then each endpoint
- * stops its threads, then the tasks they left run and the event fd goes.
+ * stops its threads, then the tasks they left run and the event fd goes;
+ * last, the free message blocks.
  */
 
 static void
@@ -1268,4 +1269,6 @@ ngx_gravitee_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_gravitee_worker_exit(cycle);
+
+    ngx_gravitee_message_blocks_exit();
 }

@@ -31,6 +31,7 @@ create_topic($k, 'keep', 2);
 create_topic($k, 'pat-a', 1);
 create_topic($k, 'pat-b', 2);
 create_topic($k, 'backlog', 2);
+create_topic($k, 'plain', 3);
 $ENV{TEST_NGINX_KAFKA} = $k->{bootstrap};
 
 # the mock answers an empty fetch after fetch.wait.max.ms: kept short here
@@ -108,6 +109,13 @@ $props
             message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
                                    topics=backlog auto_offset_reset=earliest
                                    producer=off;
+$props
+        }
+
+        location /plain {
+            message_proxy_entrypoint sse retry=1s heartbeat_interval=2s;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=plain encode_message_id=off;
 $props
         }
 
@@ -399,6 +407,35 @@ sub worker_broker_connections {
     is($dups, 0, 'SSE: none twice');
     ok(wait_for_error_log($ngx, qr/kafka reader \S+ started to catch clients up/, 1),
        'SSE: a reader caught the reconnecting client up');
+}
+
+# --- encode_message_id=off: the position is plain text ------------------------
+
+{
+    my $sse = sse_open('/plain');
+    sleep 0.5;
+    kcat_produce($k, 'plain', [
+        { value => 'p1', partition => 0 },
+        { value => 'p2', partition => 2 },
+        { value => 'p3', partition => 2 },
+    ]);
+    my @ev = sse_events($sse, 3, sub { @{ $_[0] } >= 3 });
+    close $sse->{sock};
+    is_deeply([sort map { $_->[1] } @ev], [qw(p1 p2 p3)],
+              'plain ids: the three records')
+        or diag($sse->{buf});
+    # whatever the order across partitions, the last id is where it is
+    my $last = $ev[-1][0] // '';
+    is($last, 'plain@0#0,1#-1,2#1', 'plain ids: the position as text');
+
+    kcat_produce($k, 'plain', [{ value => 'p4', partition => 1 }]);
+    sleep 0.3;
+    $sse = sse_open('/plain', $last);
+    # a while longer than the first event takes: nothing else may come
+    @ev = sse_events($sse, 1.5 * $slow);
+    close $sse->{sock};
+    is_deeply(\@ev, [['plain@0#0,1#0,2#1', 'p4']],
+              'plain ids: Last-Event-ID as text resumes exactly');
 }
 
 # --- WebSocket ?cursor= -----------------------------------------------------

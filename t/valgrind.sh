@@ -18,6 +18,12 @@ module=${1:?usage: t/valgrind.sh /abs/path/ngx_gravitee_module.so [suite.t...]}
 shift
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(-r t/)
+# a module built without valgrind's header keeps its free list of message
+# blocks under valgrind, where a use after free would go unseen
+nm -D --defined-only "$module" | grep -qw ngx_gravitee_message_valgrind_aware \
+    || { echo "$module was built without <valgrind/valgrind.h>: use make valgrind" >&2
+         exit 1; }
+
 logs=$(dirname "$module")/valgrind
 rm -rf "$logs"
 mkdir -p "$logs"

@@ -161,6 +161,24 @@ typedef struct {
 } ngx_gravitee_kafka_parts_t;
 
 
+/*
+ * A position as text, kept from one record to the next: a record moves one
+ * partition, and the text is written again from that partition on only,
+ * its base64 from the group of three bytes where the change starts.
+ */
+
+typedef struct {
+    u_char                          *data;     /* base64 room, then raw */
+    size_t                           raw_len;
+    size_t                           out_len;
+    int64_t                         *last;     /* the next[] it is of */
+    size_t                          *start;    /* per partition: where its
+                                                  part of raw starts */
+    ngx_gravitee_kafka_topic_t      *topics;   /* of the parts it is for */
+    ngx_uint_t                       n;
+} ngx_gravitee_kafka_text_t;
+
+
 struct ngx_gravitee_kafka_source_s {
     ngx_gravitee_source_t            source;   /* first: the core's */
     ngx_gravitee_kafka_conf_t       *conf;
@@ -183,9 +201,9 @@ struct ngx_gravitee_kafka_source_s {
 
     ngx_str_t                        scratch;  /* a client's own position */
     size_t                           scratch_size;
-    ngx_str_t                        step;     /* a reader's own: for its
+    ngx_gravitee_kafka_text_t        live_text;  /* the live stream's */
+    ngx_gravitee_kafka_text_t        step;     /* a reader's own: for its
                                                   clients at its position */
-    size_t                           step_size;
 
     unsigned                         ready:1;  /* partitions known */
     unsigned                         starting:1;
@@ -365,6 +383,12 @@ static ngx_int_t ngx_gravitee_kafka_render(ngx_gravitee_kafka_conf_t *kcf,
     ngx_str_t *buf, size_t *size);
 static size_t ngx_gravitee_kafka_render_len(
     ngx_gravitee_kafka_parts_t *parts);
+static ngx_int_t ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
+    ngx_gravitee_kafka_parts_t *parts, int64_t *next,
+    ngx_gravitee_kafka_text_t *text, ngx_str_t *out);
+static ngx_int_t ngx_gravitee_kafka_text_init(
+    ngx_gravitee_kafka_parts_t *parts, ngx_gravitee_kafka_text_t *text);
+static void ngx_gravitee_kafka_text_free(ngx_gravitee_kafka_text_t *text);
 static size_t ngx_gravitee_kafka_raw_len(ngx_gravitee_kafka_parts_t *parts);
 static ngx_int_t ngx_gravitee_kafka_decode(ngx_str_t *pos, ngx_str_t *raw,
     ngx_pool_t *pool);
@@ -1589,11 +1613,8 @@ ngx_gravitee_kafka_source_stop(ngx_gravitee_source_t *src)
 
     ngx_gravitee_kafka_parts_free(&ks->parts);
 
-    if (ks->step.data) {
-        ngx_free(ks->step.data);
-        ngx_str_null(&ks->step);
-        ks->step_size = 0;
-    }
+    ngx_gravitee_kafka_text_free(&ks->step);
+    ngx_gravitee_kafka_text_free(&ks->live_text);
 
     if (ks->scratch.data) {
         ngx_free(ks->scratch.data);
@@ -1942,6 +1963,10 @@ ngx_gravitee_kafka_ready(ngx_gravitee_kafka_source_t *ks,
     ks->parts = job->parts;
     ngx_memzero(&job->parts, sizeof(ngx_gravitee_kafka_parts_t));
 
+    /* texts of other partitions, should the same memory come back */
+    ngx_gravitee_kafka_text_free(&ks->live_text);
+    ngx_gravitee_kafka_text_free(&ks->step);
+
     if (ngx_gravitee_kafka_consume(ks->live, &ks->parts, ks->next, 0)
         != NGX_OK)
     {
@@ -2081,6 +2106,9 @@ ngx_gravitee_kafka_grow(ngx_gravitee_kafka_source_t *ks,
     ks->parts = parts;
     ks->next = next;
 
+    ngx_gravitee_kafka_text_free(&ks->live_text);
+    ngx_gravitee_kafka_text_free(&ks->step);
+
     for (q = ngx_queue_head(&ks->source.subs);
          q != ngx_queue_sentinel(&ks->source.subs);
          q = ngx_queue_next(q))
@@ -2206,7 +2234,7 @@ static void
 ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
     rd_kafka_message_t **rkm, size_t n)
 {
-    size_t                        i, size;
+    size_t                        i;
     ngx_str_t                     position;
     ngx_uint_t                    idx;
     ngx_gravitee_message_t       *msg;
@@ -2231,16 +2259,12 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
         ks->live_index = idx;
         ks->live_offset = rkm[i]->offset;
 
-        size = ks->scratch_size;
-
-        if (ngx_gravitee_kafka_render(ks->conf, &ks->parts, ks->next,
-                                      &position, &ks->scratch, &size)
+        if (ngx_gravitee_kafka_text(ks->conf, &ks->parts, ks->next,
+                                    &ks->live_text, &position)
             != NGX_OK)
         {
             ngx_str_null(&position);
         }
-
-        ks->scratch_size = size;
 
         msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &position,
                                          ks->source.log);
@@ -2710,18 +2734,13 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
                  * started with it: rendered once for all of them, and
                  * their SSE event framed once, as on the live stream
                  */
-                if (msg->position.len == 0) {
-                    size = ks->step_size;
-
-                    if (ngx_gravitee_kafka_render(ks->conf, &ks->parts,
-                                                  rd->next, &msg->position,
-                                                  &ks->step, &size)
-                        != NGX_OK)
-                    {
-                        ngx_str_null(&msg->position);
-                    }
-
-                    ks->step_size = size;
+                if (msg->position.len == 0
+                    && ngx_gravitee_kafka_text(ks->conf, &ks->parts,
+                                               rd->next, &ks->step,
+                                               &msg->position)
+                       != NGX_OK)
+                {
+                    ngx_str_null(&msg->position);
                 }
 
                 sub->position = msg->position;
@@ -3991,6 +4010,146 @@ ngx_gravitee_kafka_render(ngx_gravitee_kafka_conf_t *kcf,
     ngx_encode_base64(out, &raw);
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
+    ngx_gravitee_kafka_parts_t *parts, int64_t *next,
+    ngx_gravitee_kafka_text_t *text, ngx_str_t *out)
+{
+    u_char                      *raw, *p;
+    size_t                       from_b64;
+    ngx_str_t                    src, dst;
+    ngx_uint_t                   from, t, i, k;
+    ngx_gravitee_kafka_topic_t  *topic;
+
+    if (text->topics != parts->topics || text->n != parts->n) {
+        if (ngx_gravitee_kafka_text_init(parts, text) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        from = 0;
+
+    } else {
+        for (from = 0; from < parts->n; from++) {
+            if (next[from] != text->last[from]) {
+                break;
+            }
+        }
+    }
+
+    raw = text->data
+          + ngx_base64_encoded_length(ngx_gravitee_kafka_raw_len(parts));
+
+    if (from < parts->n) {
+        p = raw + text->start[from];
+
+        for (t = 0; t < parts->ntopics; t++) {
+            topic = &parts->topics[t];
+
+            for (i = 0; i < topic->npartitions; i++) {
+                k = topic->first + i;
+
+                if (k < from) {
+                    continue;
+                }
+
+                text->start[k] = p - raw;
+
+                if (i) {
+                    *p++ = ',';
+
+                } else {
+                    if (p != raw) {
+                        *p++ = ';';
+                    }
+
+                    p = ngx_cpymem(p, topic->name, ngx_strlen(topic->name));
+                    *p++ = '@';
+                }
+
+                p = ngx_gravitee_kafka_decimal(p, (int64_t) i);
+                *p++ = '#';
+                p = ngx_gravitee_kafka_decimal(p, next[k] - 1);
+
+                text->last[k] = next[k];
+            }
+        }
+
+        text->raw_len = p - raw;
+
+        if (kcf->encode_message_id) {
+            /* what comes before the change encodes as it did */
+            from_b64 = text->start[from] / 3 * 3;
+
+            src.data = raw + from_b64;
+            src.len = text->raw_len - from_b64;
+            dst.data = text->data + from_b64 / 3 * 4;
+
+            ngx_encode_base64(&dst, &src);
+
+            text->out_len = from_b64 / 3 * 4 + dst.len;
+
+        } else {
+            text->out_len = text->raw_len;
+        }
+    }
+
+    out->data = kcf->encode_message_id ? text->data : raw;
+    out->len = text->out_len;
+
+    return NGX_OK;
+}
+
+
+/* for these partitions; "last" is made such that every one differs */
+
+static ngx_int_t
+ngx_gravitee_kafka_text_init(ngx_gravitee_kafka_parts_t *parts,
+    ngx_gravitee_kafka_text_t *text)
+{
+    size_t      room;
+    ngx_uint_t  i;
+
+    ngx_gravitee_kafka_text_free(text);
+
+    if (parts->n == 0) {
+        return NGX_ERROR;
+    }
+
+    room = ngx_align(ngx_gravitee_kafka_render_len(parts), sizeof(int64_t));
+
+    text->data = ngx_alloc(room + parts->n * (sizeof(int64_t)
+                                              + sizeof(size_t)),
+                           ngx_cycle->log);
+    if (text->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    text->last = (int64_t *) (text->data + room);
+    text->start = (size_t *) (text->last + parts->n);
+
+    for (i = 0; i < parts->n; i++) {
+        text->last[i] = INT64_MIN;
+    }
+
+    text->start[0] = 0;
+    text->topics = parts->topics;
+    text->n = parts->n;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gravitee_kafka_text_free(ngx_gravitee_kafka_text_t *text)
+{
+    if (text->data) {
+        ngx_free(text->data);
+    }
+
+    ngx_memzero(text, sizeof(ngx_gravitee_kafka_text_t));
 }
 
 

@@ -1333,7 +1333,8 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
 
     if (shared) {
         own = NULL;
-        start = ngx_alloc(NGX_GRAVITEE_SSE_CHUNK_ROOM + len + 2, log);
+        start = ngx_gravitee_message_alloc(NGX_GRAVITEE_SSE_CHUNK_ROOM + len
+                                           + 2, log);
 
     } else {
         own = ngx_gravitee_sse_own_holder(conf, msg,
@@ -1489,7 +1490,7 @@ ngx_gravitee_sse_holder(ngx_gravitee_sse_conf_t *conf,
 
     holder = ngx_gravitee_message_create(log, &init);
     if (holder == NULL) {
-        ngx_free(value->data);
+        ngx_gravitee_message_free(value->data);
         return NULL;
     }
 

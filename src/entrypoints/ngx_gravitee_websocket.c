@@ -1952,7 +1952,7 @@ ngx_gravitee_ws_frame(ngx_gravitee_message_t *msg, ngx_uint_t opcode,
         return holder;
     }
 
-    frame.data = ngx_alloc(10 + msg->content.len, log);
+    frame.data = ngx_gravitee_message_alloc(10 + msg->content.len, log);
     if (frame.data == NULL) {
         return NULL;
     }
