@@ -174,6 +174,7 @@ typedef struct {
     int64_t                         *last;     /* the next[] it is of */
     size_t                          *start;    /* per partition: where its
                                                   part of raw starts */
+    size_t                          *off;      /* and its offset's digits */
     ngx_gravitee_kafka_topic_t      *topics;   /* of the parts it is for */
     ngx_uint_t                       n;
 } ngx_gravitee_kafka_text_t;
@@ -386,6 +387,9 @@ static size_t ngx_gravitee_kafka_render_len(
 static ngx_int_t ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
     ngx_gravitee_kafka_parts_t *parts, int64_t *next,
     ngx_gravitee_kafka_text_t *text, ngx_str_t *out);
+static ngx_int_t ngx_gravitee_kafka_text_one(ngx_gravitee_kafka_conf_t *kcf,
+    ngx_gravitee_kafka_parts_t *parts, int64_t *next,
+    ngx_gravitee_kafka_text_t *text, ngx_uint_t k, u_char *raw);
 static ngx_int_t ngx_gravitee_kafka_text_init(
     ngx_gravitee_kafka_parts_t *parts, ngx_gravitee_kafka_text_t *text);
 static void ngx_gravitee_kafka_text_free(ngx_gravitee_kafka_text_t *text);
@@ -4042,7 +4046,10 @@ ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
     raw = text->data
           + ngx_base64_encoded_length(ngx_gravitee_kafka_raw_len(parts));
 
-    if (from < parts->n) {
+    if (from < parts->n
+        && ngx_gravitee_kafka_text_one(kcf, parts, next, text, from, raw)
+           != NGX_OK)
+    {
         p = raw + text->start[from];
 
         for (t = 0; t < parts->ntopics; t++) {
@@ -4071,6 +4078,7 @@ ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
 
                 p = ngx_gravitee_kafka_decimal(p, (int64_t) i);
                 *p++ = '#';
+                text->off[k] = p - raw;
                 p = ngx_gravitee_kafka_decimal(p, next[k] - 1);
 
                 text->last[k] = next[k];
@@ -4103,6 +4111,54 @@ ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
 }
 
 
+/*
+ * The common case: partition k alone moved, and its offset has as many
+ * digits as before.  The digits are written over, and only the base64
+ * groups that hold them are encoded again.
+ */
+
+static ngx_int_t
+ngx_gravitee_kafka_text_one(ngx_gravitee_kafka_conf_t *kcf,
+    ngx_gravitee_kafka_parts_t *parts, int64_t *next,
+    ngx_gravitee_kafka_text_t *text, ngx_uint_t k, u_char *raw)
+{
+    u_char      digits[NGX_INT64_LEN + 1], *last;
+    size_t      end, from_b64, to_b64;
+    ngx_str_t   src, dst;
+    ngx_uint_t  i;
+
+    for (i = k + 1; i < parts->n; i++) {
+        if (next[i] != text->last[i]) {
+            return NGX_DECLINED;
+        }
+    }
+
+    end = (k + 1 < parts->n) ? text->start[k + 1] : text->raw_len;
+
+    last = ngx_gravitee_kafka_decimal(digits, next[k] - 1);
+
+    if ((size_t) (last - digits) != end - text->off[k]) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(raw + text->off[k], digits, last - digits);
+    text->last[k] = next[k];
+
+    if (kcf->encode_message_id) {
+        from_b64 = text->off[k] / 3 * 3;
+        to_b64 = ngx_min((end + 2) / 3 * 3, text->raw_len);
+
+        src.data = raw + from_b64;
+        src.len = to_b64 - from_b64;
+        dst.data = text->data + from_b64 / 3 * 4;
+
+        ngx_encode_base64(&dst, &src);
+    }
+
+    return NGX_OK;
+}
+
+
 /* for these partitions; "last" is made such that every one differs */
 
 static ngx_int_t
@@ -4121,7 +4177,7 @@ ngx_gravitee_kafka_text_init(ngx_gravitee_kafka_parts_t *parts,
     room = ngx_align(ngx_gravitee_kafka_render_len(parts), sizeof(int64_t));
 
     text->data = ngx_alloc(room + parts->n * (sizeof(int64_t)
-                                              + sizeof(size_t)),
+                                              + 2 * sizeof(size_t)),
                            ngx_cycle->log);
     if (text->data == NULL) {
         return NGX_ERROR;
@@ -4129,6 +4185,7 @@ ngx_gravitee_kafka_text_init(ngx_gravitee_kafka_parts_t *parts,
 
     text->last = (int64_t *) (text->data + room);
     text->start = (size_t *) (text->last + parts->n);
+    text->off = text->start + parts->n;
 
     for (i = 0; i < parts->n; i++) {
         text->last[i] = INT64_MIN;
