@@ -50,6 +50,7 @@ union ngx_gravitee_block_u {
 
 
 static ngx_uint_t ngx_gravitee_blocks_off(void);
+static ngx_inline uint64_t ngx_gravitee_utf8_word(u_char *p);
 static size_t ngx_gravitee_pairs_size(ngx_gravitee_pair_t *pairs,
     ngx_uint_t n);
 static u_char *ngx_gravitee_pairs_copy(ngx_gravitee_pair_t *dst,
@@ -449,6 +450,16 @@ ngx_gravitee_utf8_valid(u_char *p, size_t len)
 
         if (c < 0x80) {
             p++;
+
+            /* text is mostly ASCII: eight bytes at a time while it is */
+
+            while (last - p >= 8
+                   && (ngx_gravitee_utf8_word(p) & 0x8080808080808080ULL)
+                      == 0)
+            {
+                p += 8;
+            }
+
             continue;
         }
 
@@ -504,6 +515,17 @@ ngx_gravitee_utf8_valid(u_char *p, size_t len)
     }
 
     return p - start;
+}
+
+
+static ngx_inline uint64_t
+ngx_gravitee_utf8_word(u_char *p)
+{
+    uint64_t  w;
+
+    ngx_memcpy(&w, p, sizeof(uint64_t));
+
+    return w;
 }
 
 
