@@ -8,10 +8,12 @@ with GET ?limit=L, then ?limit=L&cursor=<nextCursor> of the previous page,
 on one keep-alive connection, until RECORDS items came or --timeout ran
 out. Prints one line:
 
-    get records=N pages=P elapsed_s=T rate=R page_p50_ms= page_max_ms= empty=E status_err=S
+    get records=N pages=P elapsed_s=T rate=R page_p50_ms= page_max_ms= empty=E status_err=S unique=U repeated=D
 
 Items are counted by their '{"id":' (the JSON content of the benchmark's
 records has no such string); the next cursor is the last "nextCursor".
+unique and repeated count the items' ids (topic@partition#offset): paging
+is exact when unique is RECORDS and repeated 0.
 """
 
 import argparse
@@ -22,6 +24,7 @@ import time
 import urllib.parse
 
 CURSOR = re.compile(rb'"nextCursor":"([^"]*)"')
+ID = re.compile(rb'\{"id":"([^"]*)"')
 
 
 def main():
@@ -34,7 +37,9 @@ def main():
 
     u = urllib.parse.urlsplit(a.url)
     conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=30)
-    got = pages = empty = status_err = 0
+    got = pages = empty = status_err = repeated = 0
+    seen = set()
+    bodies = []             # ids are checked after the clock stops
     cursor = None
     times = []
     t0 = time.monotonic()
@@ -56,6 +61,7 @@ def main():
             time.sleep(0.1)
             continue
         n = body.count(b'{"id":')
+        bodies.append(body)
         if n == 0:
             empty += 1
         got += n
@@ -65,12 +71,18 @@ def main():
         if m:
             cursor = m.group(1).decode()
     el = time.monotonic() - t0
+    for body in bodies:
+        for i in ID.finditer(body):
+            if i.group(1) in seen:
+                repeated += 1
+            seen.add(i.group(1))
     times.sort()
     print('get records=%d pages=%d elapsed_s=%.3f rate=%.0f page_p50_ms=%.1f '
-          'page_max_ms=%.1f empty=%d status_err=%d'
+          'page_max_ms=%.1f empty=%d status_err=%d unique=%d repeated=%d'
           % (got, pages, el, got / el if el > 0 else 0,
              times[len(times) // 2] * 1e3 if times else -1,
-             times[-1] * 1e3 if times else -1, empty, status_err))
+             times[-1] * 1e3 if times else -1, empty, status_err,
+             len(seen), repeated))
     return 0 if got >= a.records and status_err == 0 else 1
 
 

@@ -434,11 +434,12 @@ if [[ " $TESTS " == *" get "* ]]; then
             --limit "$GET_LIMIT" --timeout 180 > "$f" 2>&1
         c1=$(cpu_ticks "$WORKER")
         el=$(kv "$f" get elapsed_s); got=$(kv "$f" get records)
-        ok=0; [ "${got:-0}" -ge "$r" ] && ok=1
+        ok=0; [ "${got:-0}" -ge "$r" ] && [ "$(kv "$f" get unique)" = "$r" ] \
+            && [ "$(kv "$f" get repeated)" = 0 ] && ok=1
         ps=$(calc %.0f "${got:-0} / ${el:-1}"); ratio=$(calc %.2f "$ps / ${KREF[$n]}")
         log "get: $(cat "$f" | tail -1); kcat ${KREF[$n]}/s, ratio $ratio"
         record get - 1 "$r" "$ok" "$el" "$ps" "$ps" kcat-C "${KREF[$n]}" "$ratio" \
-            "limit=$GET_LIMIT pages=$(kv "$f" get pages) page_p50_ms=$(kv "$f" get page_p50_ms) page_max_ms=$(kv "$f" get page_max_ms) worker_cpu_s=$(calc %.2f "($c1 - $c0) / $(getconf CLK_TCK)")"
+            "limit=$GET_LIMIT pages=$(kv "$f" get pages) page_p50_ms=$(kv "$f" get page_p50_ms) page_max_ms=$(kv "$f" get page_max_ms) unique=$(kv "$f" get unique) repeated=$(kv "$f" get repeated) worker_cpu_s=$(calc %.2f "($c1 - $c0) / $(getconf CLK_TCK)")"
         stop_server
     else
         record get - 1 "$r" 0 - - - - - - start

@@ -112,10 +112,11 @@ typedef struct {
     void  (*state)(ngx_gravitee_sub_t *sub, ngx_uint_t state);
     /*
      * how many more messages the client's queue takes before it is half
-     * full (0: it is): an endpoint that can wait (a reader catching a
-     * client up on what the broker keeps) hands over no more than that and
-     * holds back the rest, instead of filling the queue up to the
-     * slow-client limit; may be NULL (no limit)
+     * full (0: it is), or an HTTP GET's batch before its limit: an
+     * endpoint that can wait (a reader catching a client up on what the
+     * broker keeps) hands over no more than that and holds back the rest,
+     * instead of filling the queue up to the slow-client limit; may be
+     * NULL (no limit)
      */
     ngx_uint_t  (*room)(ngx_gravitee_sub_t *sub);
     /* the entrypoint never reads sub->position (a WebSocket's frames

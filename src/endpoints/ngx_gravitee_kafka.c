@@ -142,6 +142,8 @@ struct ngx_gravitee_kafka_handle_s {
     unsigned                         up:1;     /* a broker is UP (stats) */
     unsigned                         down_told:1;
     unsigned                         consuming:1;
+    unsigned                         parked:1; /* an idle reader's: its
+                                                  records wait, no hold */
 };
 
 
@@ -415,8 +417,6 @@ static void ngx_gravitee_kafka_nudge(ngx_gravitee_kafka_reader_t *rd,
     ngx_log_t *log);
 static void *ngx_gravitee_kafka_nudge_thread(void *data);
 static void ngx_gravitee_kafka_nudge_done(void *data);
-static ngx_int_t ngx_gravitee_kafka_reader_pause(
-    ngx_gravitee_kafka_reader_t *rd, ngx_uint_t pause);
 static void ngx_gravitee_kafka_reader_expire(ngx_event_t *ev);
 static void ngx_gravitee_kafka_reader_free(ngx_gravitee_kafka_reader_t *rd);
 static void ngx_gravitee_kafka_serve_waiting(ngx_gravitee_kafka_source_t *ks);
@@ -2841,20 +2841,25 @@ ngx_gravitee_kafka_go_live(ngx_gravitee_kafka_source_t *ks,
 
 
 /*
- * A reader left without clients is paused and kept a while: the next
- * client to catch up (a reconnecting browser, an HTTP GET paging with its
- * cursor) is served without a new consumer and its connections.
+ * A reader left without clients is kept a while: the next client to catch
+ * up (a reconnecting browser, an HTTP GET paging with its cursor) is served
+ * without a new consumer and its connections.  It takes nothing from its
+ * queue meanwhile (librdkafka stops fetching at the queue's limits), so
+ * that a client that starts where it stopped, as the next page of a
+ * poller does, finds the records fetched already: not paused, which would
+ * have librdkafka drop them and fetch them again on resume.
  */
 
 static void
 ngx_gravitee_kafka_reader_retire(ngx_gravitee_kafka_reader_t *rd)
 {
-    if (ngx_gravitee_kafka_reader_pause(rd, 1) != NGX_OK) {
-        ngx_gravitee_kafka_reader_free(rd);
-        return;
+    rd->idling = 1;
+    rd->handle->parked = 1;
+
+    if (rd->handle->hold.timer_set) {
+        ngx_del_timer(&rd->handle->hold);
     }
 
-    rd->idling = 1;
     ngx_add_timer(&rd->idle, NGX_GRAVITEE_KAFKA_READER_IDLE);
 }
 
@@ -2863,18 +2868,26 @@ static ngx_int_t
 ngx_gravitee_kafka_reader_reuse(ngx_gravitee_kafka_reader_t *rd,
     int64_t *from)
 {
-    ngx_uint_t                    t, p, k;
+    ngx_uint_t                    t, p, k, seeks;
     rd_kafka_resp_err_t           err;
     ngx_gravitee_kafka_topic_t   *topic;
     ngx_gravitee_kafka_source_t  *ks;
 
     ks = rd->source;
+    seeks = 0;
 
     for (t = 0; t < ks->parts.ntopics && t < rd->handle->nrkts; t++) {
         topic = &ks->parts.topics[t];
 
         for (p = 0; p < topic->npartitions; p++) {
             k = topic->first + p;
+
+            rd->start[k] = from[k];
+
+            if (from[k] == rd->next[k]) {
+                /* its queue goes on from there */
+                continue;
+            }
 
             /* asynchronous: a timeout of 0 does not wait */
             err = rd_kafka_seek(rd->handle->rkts[t], (int32_t) p, from[k], 0);
@@ -2887,21 +2900,23 @@ ngx_gravitee_kafka_reader_reuse(ngx_gravitee_kafka_reader_t *rd,
             }
 
             rd->next[k] = from[k];
-            rd->start[k] = from[k];
+            seeks++;
         }
     }
 
-    if (ngx_gravitee_kafka_reader_pause(rd, 0) != NGX_OK) {
-        return NGX_ERROR;
+    if (seeks) {
+        ngx_gravitee_kafka_nudge(rd, ks->source.log);
     }
-
-    ngx_gravitee_kafka_nudge(rd, ks->source.log);
 
     if (rd->idle.timer_set) {
         ngx_del_timer(&rd->idle);
     }
 
     rd->idling = 0;
+    rd->handle->parked = 0;
+
+    /* what waits in its queue: librdkafka wakes us only when it was empty */
+    ngx_gravitee_wakeup_post(&rd->handle->wakeup);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ks->source.log, 0,
                    "kafka reader %p reused", rd->handle->rk);
@@ -2996,40 +3011,6 @@ ngx_gravitee_kafka_nudge_done(void *data)
 
     rd_kafka_topic_partition_list_destroy(n->list);
     ngx_free(n);
-}
-
-
-/* rd_kafka_pause_partitions() and its resume only queue work: no wait */
-
-static ngx_int_t
-ngx_gravitee_kafka_reader_pause(ngx_gravitee_kafka_reader_t *rd,
-    ngx_uint_t pause)
-{
-    ngx_uint_t                         t, p;
-    rd_kafka_resp_err_t                err;
-    ngx_gravitee_kafka_topic_t        *topic;
-    ngx_gravitee_kafka_source_t       *ks;
-    rd_kafka_topic_partition_list_t   *list;
-
-    ks = rd->source;
-
-    list = rd_kafka_topic_partition_list_new((int) ks->parts.n);
-
-    for (t = 0; t < ks->parts.ntopics; t++) {
-        topic = &ks->parts.topics[t];
-
-        for (p = 0; p < topic->npartitions; p++) {
-            (void) rd_kafka_topic_partition_list_add(list, topic->name,
-                                                     (int32_t) p);
-        }
-    }
-
-    err = pause ? rd_kafka_pause_partitions(rd->handle->rk, list)
-                : rd_kafka_resume_partitions(rd->handle->rk, list);
-
-    rd_kafka_topic_partition_list_destroy(list);
-
-    return (err == RD_KAFKA_RESP_ERR_NO_ERROR) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -3314,7 +3295,7 @@ ngx_gravitee_kafka_handle_wake(void *data)
              * wait in librdkafka's queue (which stops fetching when it is
              * full) until the client has read
              */
-            if (!h->hold.timer_set) {
+            if (!h->hold.timer_set && !h->parked) {
                 ngx_add_timer(&h->hold, NGX_GRAVITEE_KAFKA_HOLD);
             }
 
@@ -3363,6 +3344,11 @@ ngx_gravitee_kafka_reader_room(ngx_gravitee_kafka_handle_t *h)
     ngx_queue_t               *q;
     ngx_gravitee_sub_t        *sub;
     ngx_gravitee_kafka_sub_t  *ksub;
+
+    if (rd->idling) {
+        /* what it fetched waits for the next client, in librdkafka's queue */
+        return 0;
+    }
 
     room = NGX_GRAVITEE_KAFKA_BATCH;
 

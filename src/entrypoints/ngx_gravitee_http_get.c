@@ -121,6 +121,7 @@ static ngx_int_t ngx_gravitee_get_args(ngx_http_request_t *r,
 static void ngx_gravitee_get_message(ngx_gravitee_sub_t *sub,
     ngx_gravitee_message_t *msg);
 static void ngx_gravitee_get_end(ngx_gravitee_sub_t *sub);
+static ngx_uint_t ngx_gravitee_get_room(ngx_gravitee_sub_t *sub);
 static void ngx_gravitee_get_state(ngx_gravitee_sub_t *sub, ngx_uint_t state);
 static ngx_int_t ngx_gravitee_get_keep_cursor(ngx_gravitee_get_ctx_t *ctx,
     ngx_str_t *position);
@@ -216,7 +217,7 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_get_sub_handler = {
     ngx_gravitee_get_message,
     ngx_gravitee_get_end,
     ngx_gravitee_get_state,
-    NULL                        /* a batch is bounded by its limit */,
+    ngx_gravitee_get_room,
     0
 };
 
@@ -770,6 +771,25 @@ ngx_gravitee_get_end(ngx_gravitee_sub_t *sub)
 
     ctx->done = 1;
     ngx_post_event(&ctx->finish, &ngx_posted_events);
+}
+
+
+/*
+ * What the batch still takes: an endpoint that can wait hands over no
+ * more, so that where the batch ends is where the endpoint stopped, and
+ * the next page, which starts there, goes on from it.
+ */
+
+static ngx_uint_t
+ngx_gravitee_get_room(ngx_gravitee_sub_t *sub)
+{
+    ngx_gravitee_get_ctx_t *ctx = sub->data;
+
+    if (ctx->done || ctx->items.nelts >= ctx->limit) {
+        return 0;
+    }
+
+    return ctx->limit - ctx->items.nelts;
 }
 
 
@@ -1563,7 +1583,7 @@ ngx_gravitee_out_raw(ngx_gravitee_out_t *out, ngx_str_t *s)
 static ngx_int_t
 ngx_gravitee_out_json(ngx_gravitee_out_t *out, ngx_str_t *s)
 {
-    u_char  *p, *last, *dst;
+    u_char  *p, *q, *last, *dst;
     size_t   n;
 
     static u_char  hex[] = "0123456789abcdef";
@@ -1577,6 +1597,21 @@ ngx_gravitee_out_json(ngx_gravitee_out_t *out, ngx_str_t *s)
     last = s->data + s->len;
 
     while (p < last) {
+
+        /* what needs no escape goes by runs, not byte by byte */
+
+        for (q = p; q < last; q++) {
+            if (*q < 0x20 || *q >= 0x80 || *q == '"' || *q == '\\') {
+                break;
+            }
+        }
+
+        dst = ngx_cpymem(dst, p, q - p);
+        p = q;
+
+        if (p == last) {
+            break;
+        }
 
         if (*p >= 0x80) {
             n = ngx_gravitee_utf8_len(p, last);
