@@ -160,6 +160,7 @@ static ngx_int_t ngx_gravitee_out_str(ngx_gravitee_out_t *out, u_char *data,
     size_t len);
 static ngx_int_t ngx_gravitee_out_printf(ngx_gravitee_out_t *out,
     size_t max, const char *fmt, ...);
+static ngx_inline ngx_uint_t ngx_gravitee_json_plain8(u_char *p);
 static ngx_int_t ngx_gravitee_out_json(ngx_gravitee_out_t *out,
     ngx_str_t *s);
 static ngx_int_t ngx_gravitee_out_xml_text(ngx_gravitee_out_t *out,
@@ -1598,9 +1599,13 @@ ngx_gravitee_out_json(ngx_gravitee_out_t *out, ngx_str_t *s)
 
     while (p < last) {
 
-        /* what needs no escape goes by runs, not byte by byte */
+        /* what needs no escape goes by runs, eight bytes at a time */
 
-        for (q = p; q < last; q++) {
+        for (q = p; last - q >= 8 && ngx_gravitee_json_plain8(q); q += 8) {
+            /* void */
+        }
+
+        for ( /* void */ ; q < last; q++) {
             if (*q < 0x20 || *q >= 0x80 || *q == '"' || *q == '\\') {
                 break;
             }
@@ -1664,6 +1669,30 @@ ngx_gravitee_out_json(ngx_gravitee_out_t *out, ngx_str_t *s)
     out->buf->last = dst;
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether none of eight bytes needs an escape in a JSON string: none is a
+ * control character, a '"', a '\\' or a byte of a multibyte character
+ * (checked apart).  A byte b is below n when (b - n) & ~b has its high bit.
+ */
+
+static ngx_inline ngx_uint_t
+ngx_gravitee_json_plain8(u_char *p)
+{
+    uint64_t  w, q, s;
+
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  high = 0x8080808080808080ULL;
+
+    ngx_memcpy(&w, p, sizeof(uint64_t));
+
+    q = w ^ (ones * '"');
+    s = w ^ (ones * '\\');
+
+    return (((w - ones * 0x20) | (q - ones) | (s - ones)) & ~w & high) == 0
+           && (w & high) == 0;
 }
 
 
