@@ -28,6 +28,7 @@ set -u -o pipefail
 
 ARGS="$*"
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$BENCH/lib.sh"
 REPO=$(cd "$BENCH/.." && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
 MODULE=${MODULE:-$REPO/build/ngx_gravitee_module.so}
@@ -109,8 +110,6 @@ table() {
 }
 [ -n "$TABLE" ] && { table "$TABLE"; exit 0; }
 
-log() { echo "[$(date +%T)] $*" >&2; }
-die() { log "$*"; exit 1; }
 [ "$PORT" -ge 18700 ] && [ "$PORT" -le 18799 ] || die "--port: 18700-18799 only"
 [ -f "$MODULE" ] || die "missing $MODULE (make all)"
 make -s -C "$BENCH" loadgen || die "make -C bench loadgen"

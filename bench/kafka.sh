@@ -16,6 +16,7 @@ set -u -o pipefail
 
 ARGS="$*"
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$BENCH/lib.sh"
 REPO=$(cd "$BENCH/.." && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
 MODULE=${MODULE:-$REPO/build/ngx_gravitee_module.so}
@@ -108,9 +109,6 @@ if [ "$QUICK" = 1 ]; then
     STORM_TIMEOUT=30; SETTLE=1
 fi
 
-log() { echo "[$(date +%T)] $*" >&2; }
-die() { log "$*"; exit 1; }
-
 for f in "$MODULE" "$BROKER"; do
     [ -f "$f" ] || die "missing $f (make all build/kafka-mock-broker)"
 done
@@ -127,7 +125,6 @@ MODULE_SRC=$MODULE; MODULE=$BENCH/run/kafka-module.so
 mkdir -p "$OUT"
 RAW=$OUT/raw.tsv
 echo -e "test\tmode\tn\trecords\tok\tseconds\trate_per_sub\trate_total\tref\tref_rate\tratio\textra" > "$RAW"
-record() { local IFS=$'\t'; echo "$*" >> "$RAW"; }
 PRE=$BENCH/run/kafka
 
 # pinning as run.sh: nginx (and kcat, the consumer it is compared with) on
@@ -164,45 +161,10 @@ cat "$OUT/meta.txt" >&2
 # ---------------------------------------------------------------- helpers
 BROKER_PID=""; MASTER=""; BG_PIDS=""; BOOT=""
 
-children() { cat "/proc/$1/task/$1/children" 2>/dev/null; }
-
-pss_of() {   # KiB, the listed pids
-    local t=0 p v
-    for p in "$@"; do
-        v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
-        t=$((t + ${v:-0}))
-    done
-    echo $t
-}
-
 pss_total() { pss_of "$1" $(children "$1"); }
-
-cpu_ticks() {   # utime + stime of PID
-    local l f
-    read -r l < "/proc/$1/stat" 2>/dev/null || { echo 0; return; }
-    read -r -a f <<< "${l##*) }"
-    echo $((f[11] + f[12]))
-}
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.3f", b - a}'; }
-calc() { awk "BEGIN {printf \"$1\", $2}"; }
-
-kv() {   # kv FILE LINE_TAG KEY
-    grep "^$2 " "$1" 2>/dev/null | tail -1 | tr ' ' '\n' | sed -n "s/^$3=//p" | head -1
-}
-
-wait_line() {   # wait_line FILE PATTERN TIMEOUT_S [PID]
-    local i lim
-    lim=$(awk -v t="$3" 'BEGIN {print int(t * 10)}')
-    for ((i = 0; i < lim; i++)); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null && \
-            { grep -q "$2" "$1" 2>/dev/null; return $?; }
-        sleep 0.1
-    done
-    return 1
-}
 
 stop_pid() {   # stop_pid PID [SIG]: signal, wait 5 s, KILL
     local p=$1 i
@@ -336,10 +298,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-stub_active() {
-    curl -s -m 2 "http://127.0.0.1:$PORT/stub_status" 2>/dev/null | awk '/^Active/ {print $3}'
-}
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 

@@ -17,6 +17,7 @@ set -u -o pipefail
 
 ARGS="$*"
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$BENCH/lib.sh"
 REPO=$(cd "$BENCH/.." && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
@@ -46,8 +47,6 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-log() { echo "[$(date +%T)] $*" >&2; }
-die() { log "$*"; exit 1; }
 [ -f "$MODULE" ] || die "missing $MODULE"
 [ -x "$LOADGEN" ] || die "missing $LOADGEN (bench/mqtt.sh builds it)"
 mkdir -p "$PRE"

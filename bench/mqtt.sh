@@ -22,6 +22,7 @@ set -u -o pipefail
 
 ARGS="$*"
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$BENCH/lib.sh"
 REPO=$(cd "$BENCH/.." && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
@@ -100,9 +101,6 @@ if [ "$QUICK" = 1 ]; then
 fi
 WS_PORT=$((MQTT_PORT + 1))
 
-log() { echo "[$(date +%T)] $*" >&2; }
-die() { log "$*"; exit 1; }
-
 for p in "$PORT" "$MQTT_PORT" "$WS_PORT"; do
     [ "$p" -ge 18600 ] && [ "$p" -le 18699 ] || die "port $p: this bench uses 18600-18699 only"
 done
@@ -122,7 +120,6 @@ MODULE_SRC=$MODULE; MODULE=$BENCH/run/mqtt-module.so
 mkdir -p "$OUT"
 RAW=$OUT/raw.tsv
 echo -e "rep\ttest\tside\tn\tok\tcpu_us_msg\tcpu_us_msg_sched\tlat_p50_ms\tlat_p99_ms\tlost\tdelivered\tdpss_kib\textra" > "$RAW"
-record() { local IFS=$'\t'; echo "$*" >> "$RAW"; }
 
 # pinning as run.sh: the servers on core 0; loadgen, the publisher and
 # this script (its polling, curl, ss) on core 1
@@ -148,24 +145,6 @@ WORKER_CONNECTIONS=$((MAXN + 1024))
 # ---------------------------------------------------------------- helpers
 MOSQ_PID=""; PUB_PID=""; MASTER=""; WORKER=""; CUR_LG=""; CELL=setup
 
-children() { cat "/proc/$1/task/$1/children" 2>/dev/null; }
-
-pss_of() {   # KiB, the listed pids
-    local t=0 p v
-    for p in "$@"; do
-        v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
-        t=$((t + ${v:-0}))
-    done
-    echo $t
-}
-
-cpu_ticks() {   # utime + stime of PID, clock ticks (no fork)
-    local l f
-    read -r l < "/proc/$1/stat" 2>/dev/null || { echo 0; return; }
-    read -r -a f <<< "${l##*) }"
-    echo $((f[11] + f[12]))
-}
-
 # ns on CPU: every thread of PID (/proc/PID/stat's utime+stime count them
 # all too: the worker has paho.mqtt.c's threads besides its own), and the
 # main thread alone
@@ -182,24 +161,6 @@ sched_main() { local a; read -r a _ < "/proc/$1/schedstat" 2>/dev/null || a=0; e
 # core 0's steal time (the hypervisor ran something else on it), jiffies:
 # a window with much of it measures the host, not the servers
 steal0() { awk '$1 == "cpu0" {print $9}' /proc/stat; }
-
-calc() { awk "BEGIN {printf \"$1\", $2}"; }
-
-kv() {   # kv FILE LINE_TAG KEY
-    grep "^$2 " "$1" 2>/dev/null | tail -1 | tr ' ' '\n' | sed -n "s/^$3=//p" | head -1
-}
-
-wait_line() {   # wait_line FILE PATTERN TIMEOUT_S [PID] [STEP_S]
-    local i lim step=${5:-0.1}
-    lim=$(awk -v t="$3" -v s="$step" 'BEGIN {print int(t / s)}')
-    for ((i = 0; i < lim; i++)); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null && \
-            { grep -q "$2" "$1" 2>/dev/null; return $?; }
-        sleep "$step"
-    done
-    return 1
-}
 
 stop_pid() {   # stop_pid PID: TERM, wait 5 s, KILL
     local p=$1 i
@@ -293,9 +254,6 @@ stop_publisher() {
 }
 
 # ----------------------------------------------------------------- nginx
-stub_active() {
-    curl -s -m 2 "http://127.0.0.1:$PORT/stub_status" 2>/dev/null | awk '/^Active/ {print $3}'
-}
 
 start_server() {   # -> MASTER, WORKER
     local i

@@ -9,6 +9,7 @@ set -u -o pipefail
 
 ARGS="$*"
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$BENCH/lib.sh"
 NGINX=${NGINX:-/usr/sbin/nginx}
 LOADGEN=$BENCH/loadgen
 
@@ -99,8 +100,6 @@ if [ "$QUICK" = 1 ]; then
     SLOW_N=100; SLOW_K=2; SLOW_MSGS=500
 fi
 
-log() { echo "[$(date +%T)] $*" >&2; }
-
 case "$NET" in
 lo)   ADDR=127.0.0.1 ;;
 veth) ADDR=$VETH_HOST_ADDR ;;
@@ -170,8 +169,6 @@ server_missing() {   # prints the first missing load_module file, if any
     done
     return 1
 }
-
-children() { cat "/proc/$1/task/$1/children" 2>/dev/null; }
 
 pss_total() {   # KiB, master + its children
     local m=$1 t=0 p v
@@ -445,7 +442,6 @@ kv() {   # kv FILE LINE_TAG KEY
         sed -n "s/^$3=//p" | head -1
 }
 
-record() { local IFS=$'\t'; echo "$*" >> "$RAW"; }
 record_slow() { local IFS=$'\t'; echo "$*" >> "$SLOWRAW"; }
 
 # ------------------------------------------------------------------ cells
