@@ -150,6 +150,14 @@ struct ngx_gravitee_sub_s {
     ngx_str_t                   error;       /* why subscribe() declined */
     void                       *binding;     /* the endpoint's, from bind() */
 
+    /*
+     * the entrypoint reads the content of a message (and sub->position)
+     * only, not its id, headers, metadata or timestamp (WebSocket, SSE
+     * without comments): an endpoint whose every client says so may leave
+     * them out of the messages it makes
+     */
+    unsigned                    content_only:1;
+
     /* owned by the endpoint while subscribed */
     void                       *endpoint_data;
     ngx_queue_t                 queue;       /* in a shared source's list */

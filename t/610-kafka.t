@@ -119,6 +119,16 @@ $props
 $props
         }
 
+        location /plain-comments {
+            message_proxy_entrypoint sse retry=1s heartbeat_interval=2s
+                                     metadata_as_comment=on
+                                     headers_as_comment=on;
+            message_proxy_entrypoint websocket ping_interval=0;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=plain encode_message_id=off;
+$props
+        }
+
         location /dyn {
             message_proxy_entrypoint http-post;
             message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
@@ -436,6 +446,35 @@ sub worker_broker_connections {
     close $sse->{sock};
     is_deeply(\@ev, [['plain@0#0,1#0,2#1', 'p4']],
               'plain ids: Last-Event-ID as text resumes exactly');
+}
+
+# --- a record's details reach the clients that read them ----------------------
+# (a WebSocket frame is the content only, and the messages made for such
+# clients alone leave the details out: an SSE client with comments on the
+# same stream must still get them)
+
+{
+    my ($ws, $wh) = ws_open('/plain-comments');
+    like($wh, qr{^HTTP/1.1 101}, 'details: WebSocket handshake');
+    my $sse = sse_open('/plain-comments');
+    sleep 0.5;
+    kcat_produce($k, 'plain', [{ value => 'p5', key => 'k5', partition => 2,
+                                 headers => ['X-Note' => 'n5'] }]);
+    my $f = ws_read_frame($ws, 3);
+    is($f && $f->{payload}, 'p5', 'details: the WebSocket client gets the content');
+    my $sel = IO::Select->new($sse->{sock});
+    my $deadline = time + 3 * $slow;
+    while ($sse->{buf} !~ /data: p5\n(?::[^\n]*\n)*\n/ && time < $deadline) {
+        $sel->can_read(0.1) or next;
+        sysread($sse->{sock}, my $chunk, 65536) or last;
+        $sse->{buf} .= $chunk;
+    }
+    like($sse->{buf},
+         qr/\nid: plain\@0#0,1#0,2#2\nevent: message\ndata: p5\n:sourceTimestamp: \d{13}\n:key: k5\n:topic: plain\n:partition: 2\n:offset: 2\n:X-Note: n5\n\n/,
+         'details: the SSE client with comments gets key, topic, partition, offset and headers')
+        or diag($sse->{buf});
+    close $ws;
+    close $sse->{sock};
 }
 
 # --- WebSocket ?cursor= -----------------------------------------------------

@@ -246,6 +246,17 @@ struct ngx_gravitee_kafka_reader_s {
 };
 
 
+/* where a record's id, metadata and headers are made, for one message */
+
+typedef struct {
+    u_char                           id[NGX_GRAVITEE_KAFKA_TOPIC_MAX + 48];
+    u_char                           b64[ngx_base64_encoded_length(
+                                         NGX_GRAVITEE_KAFKA_TOPIC_MAX + 48)];
+    ngx_gravitee_pair_t              meta[4];
+    ngx_gravitee_pair_t             *headers;  /* ngx_alloc'd */
+} ngx_gravitee_kafka_details_t;
+
+
 /* a producer and its publications waiting for delivery reports */
 
 struct ngx_gravitee_kafka_producer_s {
@@ -368,7 +379,15 @@ static ngx_int_t ngx_gravitee_kafka_index(ngx_gravitee_kafka_parts_t *parts,
     rd_kafka_message_t *rkm, ngx_uint_t *index);
 static ngx_gravitee_message_t *ngx_gravitee_kafka_message(
     ngx_gravitee_kafka_handle_t *h, ngx_gravitee_kafka_conf_t *kcf,
-    rd_kafka_message_t *rkm, ngx_str_t *position, ngx_log_t *log);
+    rd_kafka_message_t *rkm, ngx_str_t *position, ngx_uint_t bare,
+    ngx_log_t *log);
+static ngx_int_t ngx_gravitee_kafka_details(ngx_gravitee_kafka_conf_t *kcf,
+    rd_kafka_message_t *rkm, ngx_gravitee_message_init_t *init,
+    ngx_gravitee_kafka_details_t *d, ngx_log_t *log);
+static ngx_uint_t ngx_gravitee_kafka_live_bare(
+    ngx_gravitee_kafka_source_t *ks);
+static ngx_uint_t ngx_gravitee_kafka_reader_bare(
+    ngx_gravitee_kafka_reader_t *rd);
 static void ngx_gravitee_kafka_release(void *data);
 static void ngx_gravitee_kafka_record_error(ngx_gravitee_kafka_source_t *ks,
     rd_kafka_message_t *rkm, const char *who);
@@ -2240,11 +2259,12 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
 {
     size_t                        i;
     ngx_str_t                     position;
-    ngx_uint_t                    idx;
+    ngx_uint_t                    idx, bare;
     ngx_gravitee_message_t       *msg;
     ngx_gravitee_kafka_source_t  *ks;
 
     ks = h->owner;
+    bare = ngx_gravitee_kafka_live_bare(ks);
 
     for (i = 0; i < n; i++) {
 
@@ -2271,7 +2291,7 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
         }
 
         msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &position,
-                                         ks->source.log);
+                                         bare, ks->source.log);
         if (msg == NULL) {
             rd_kafka_message_destroy(rkm[i]);
             continue;
@@ -2316,55 +2336,22 @@ ngx_gravitee_kafka_index(ngx_gravitee_kafka_parts_t *parts,
  * content (not copied: the message holds the record until its last
  * client is done), the record headers are headers, and the metadata are
  * key, topic, partition and offset; sourceTimestamp is the record's.  The
- * id is base64 of "topic@partition#offset".
+ * id is base64 of "topic@partition#offset".  A "bare" message, for
+ * clients that read the content only, has no id, headers or metadata:
+ * librdkafka allocates to tell that a record has no headers.
  */
 
 static ngx_gravitee_message_t *
 ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
     ngx_gravitee_kafka_conf_t *kcf, rd_kafka_message_t *rkm,
-    ngx_str_t *position, ngx_log_t *log)
+    ngx_str_t *position, ngx_uint_t bare, ngx_log_t *log)
 {
-    u_char                       id[NGX_GRAVITEE_KAFKA_TOPIC_MAX + 48];
-    u_char                       b64[ngx_base64_encoded_length(sizeof(id))];
-    u_char                      *p, *part, *off;
-    size_t                       nh, i, size, name_len;
-    int64_t                      ts;
-    ngx_str_t                    raw;
-    const void                  *value;
-    const char                  *name;
-    rd_kafka_headers_t          *hdrs;
-    ngx_gravitee_pair_t          meta[4], *headers;
-    ngx_gravitee_message_t      *msg;
-    ngx_gravitee_message_init_t  init;
+    int64_t                        ts;
+    ngx_gravitee_message_t        *msg;
+    ngx_gravitee_message_init_t    init;
+    ngx_gravitee_kafka_details_t   details;
 
     ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
-
-    name = rd_kafka_topic_name(rkm->rkt);
-    name_len = ngx_min(ngx_strlen(name), NGX_GRAVITEE_KAFKA_TOPIC_MAX);
-
-    /*
-     * topic@partition#offset, per record: without ngx_sprintf(), and the
-     * metadata's partition and offset are slices of it
-     */
-
-    p = ngx_cpymem(id, name, name_len);
-    *p++ = '@';
-    part = p;
-    p = ngx_gravitee_kafka_decimal(p, rkm->partition);
-    *p++ = '#';
-    off = p;
-    p = ngx_gravitee_kafka_decimal(p, rkm->offset);
-
-    raw.data = id;
-    raw.len = p - id;
-
-    if (kcf->encode_message_id) {
-        init.id.data = b64;
-        ngx_encode_base64(&init.id, &raw);
-
-    } else {
-        init.id = raw;
-    }
 
     init.position = *position;
     init.content.data = rkm->payload;
@@ -2374,8 +2361,80 @@ ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
     ts = rd_kafka_message_timestamp(rkm, NULL);
     init.timestamp = (ts > 0) ? ts : 0;
 
+    details.headers = NULL;
+
+    if (!bare
+        && ngx_gravitee_kafka_details(kcf, rkm, &init, &details, log)
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    msg = ngx_gravitee_message_create(log, &init);
+
+    if (details.headers) {
+        ngx_free(details.headers);
+    }
+
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    /* the record is the handle's: the handle lives as long as it */
+
+    msg->release = ngx_gravitee_kafka_release;
+    msg->release_data = rkm;
+    h->refs++;
+
+    return msg;
+}
+
+
+/* the id, metadata and headers of a record, made in "d" */
+
+static ngx_int_t
+ngx_gravitee_kafka_details(ngx_gravitee_kafka_conf_t *kcf,
+    rd_kafka_message_t *rkm, ngx_gravitee_message_init_t *init,
+    ngx_gravitee_kafka_details_t *d, ngx_log_t *log)
+{
+    u_char               *p, *part, *off;
+    size_t                nh, i, size, name_len;
+    ngx_str_t             raw;
+    const void           *value;
+    const char           *name;
+    rd_kafka_headers_t   *hdrs;
+    ngx_gravitee_pair_t  *meta;
+
+    name = rd_kafka_topic_name(rkm->rkt);
+    name_len = ngx_min(ngx_strlen(name), NGX_GRAVITEE_KAFKA_TOPIC_MAX);
+
+    /*
+     * topic@partition#offset, per record: without ngx_sprintf(), and the
+     * metadata's partition and offset are slices of it
+     */
+
+    p = ngx_cpymem(d->id, name, name_len);
+    *p++ = '@';
+    part = p;
+    p = ngx_gravitee_kafka_decimal(p, rkm->partition);
+    *p++ = '#';
+    off = p;
+    p = ngx_gravitee_kafka_decimal(p, rkm->offset);
+
+    raw.data = d->id;
+    raw.len = p - d->id;
+
+    if (kcf->encode_message_id) {
+        init->id.data = d->b64;
+        ngx_encode_base64(&init->id, &raw);
+
+    } else {
+        init->id = raw;
+    }
+
     /* metadata: key (when there is one), topic, partition, offset */
 
+    meta = d->meta;
     i = 0;
 
     if (rkm->key) {
@@ -2400,53 +2459,81 @@ ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
     meta[i].value.len = p - off;
     i++;
 
-    init.metadata = meta;
-    init.nmetadata = i;
+    init->metadata = meta;
+    init->nmetadata = i;
 
-    headers = NULL;
+    if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return NGX_OK;
+    }
 
-    if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        nh = rd_kafka_header_cnt(hdrs);
+    nh = rd_kafka_header_cnt(hdrs);
 
-        headers = ngx_alloc(nh * sizeof(ngx_gravitee_pair_t), log);
-        if (headers == NULL) {
-            return NULL;
+    d->headers = ngx_alloc(nh * sizeof(ngx_gravitee_pair_t), log);
+    if (d->headers == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < nh; i++) {
+        if (rd_kafka_header_get_all(hdrs, i, &name, &value, &size)
+            != RD_KAFKA_RESP_ERR_NO_ERROR)
+        {
+            break;
         }
 
-        for (i = 0; i < nh; i++) {
-            if (rd_kafka_header_get_all(hdrs, i, &name, &value, &size)
-                != RD_KAFKA_RESP_ERR_NO_ERROR)
-            {
-                break;
-            }
+        d->headers[i].name.data = (u_char *) name;
+        d->headers[i].name.len = ngx_strlen(name);
+        d->headers[i].value.data = (u_char *) value;
+        d->headers[i].value.len = value ? size : 0;
+    }
 
-            headers[i].name.data = (u_char *) name;
-            headers[i].name.len = ngx_strlen(name);
-            headers[i].value.data = (u_char *) value;
-            headers[i].value.len = value ? size : 0;
+    init->headers = d->headers;
+    init->nheaders = i;
+
+    return NGX_OK;
+}
+
+
+/* bare messages when every client of the live stream reads content only */
+
+static ngx_uint_t
+ngx_gravitee_kafka_live_bare(ngx_gravitee_kafka_source_t *ks)
+{
+    ngx_queue_t         *q;
+    ngx_gravitee_sub_t  *sub;
+
+    for (q = ngx_queue_head(&ks->source.subs);
+         q != ngx_queue_sentinel(&ks->source.subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
+
+        if (!sub->content_only) {
+            return 0;
         }
-
-        init.headers = headers;
-        init.nheaders = i;
     }
 
-    msg = ngx_gravitee_message_create(log, &init);
+    return 1;
+}
 
-    if (headers) {
-        ngx_free(headers);
+
+static ngx_uint_t
+ngx_gravitee_kafka_reader_bare(ngx_gravitee_kafka_reader_t *rd)
+{
+    ngx_queue_t               *q;
+    ngx_gravitee_kafka_sub_t  *ksub;
+
+    for (q = ngx_queue_head(&rd->subs);
+         q != ngx_queue_sentinel(&rd->subs);
+         q = ngx_queue_next(q))
+    {
+        ksub = ngx_queue_data(q, ngx_gravitee_kafka_sub_t, queue);
+
+        if (!ksub->sub->content_only) {
+            return 0;
+        }
     }
 
-    if (msg == NULL) {
-        return NULL;
-    }
-
-    /* the record is the handle's: the handle lives as long as it */
-
-    msg->release = ngx_gravitee_kafka_release;
-    msg->release_data = rkm;
-    h->refs++;
-
-    return msg;
+    return 1;
 }
 
 
@@ -2638,7 +2725,7 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
     size_t                         i, size;
     int64_t                        o;
     ngx_str_t                      none;
-    ngx_uint_t                     idx;
+    ngx_uint_t                     idx, bare;
     ngx_queue_t                   *q, *next;
     ngx_gravitee_sub_t            *sub;
     ngx_gravitee_message_t        *msg;
@@ -2648,6 +2735,7 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
 
     rd = h->owner;
     ks = rd->source;
+    bare = ngx_gravitee_kafka_reader_bare(rd);
 
     ngx_str_null(&none);
 
@@ -2705,7 +2793,7 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
 
         rd->next[idx] = o + 1;
 
-        msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &none,
+        msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &none, bare,
                                          ks->source.log);
         if (msg == NULL) {
             rd_kafka_message_destroy(rkm[i]);

@@ -141,6 +141,7 @@ static void ngx_gravitee_sse_keep_finish(ngx_gravitee_sse_ctx_t *ctx,
     const char *reason);
 static void ngx_gravitee_sse_keep_cleanup(void *data);
 
+static ngx_uint_t ngx_gravitee_sse_content_only(ngx_gravitee_sse_conf_t *conf);
 static ngx_gravitee_message_t *ngx_gravitee_sse_encode(
     ngx_gravitee_sse_conf_t *conf, ngx_gravitee_message_t *msg,
     ngx_str_t *position, ngx_log_t *log, ngx_str_t *event, ngx_str_t *chunk);
@@ -493,6 +494,8 @@ ngx_gravitee_sse_started(ngx_gravitee_stream_t *s)
         return;
     }
 
+    s->sub.content_only = ngx_gravitee_sse_content_only(st->conf);
+
     rc = ngx_gravitee_stream_subscribe(s, &ngx_gravitee_sse_stream_sub);
 
     if (rc == NGX_DECLINED) {
@@ -753,6 +756,7 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
     ctx->sub.data = ctx;
     ctx->sub.log = r->connection->log;
     ctx->sub.resume = *last_id;
+    ctx->sub.content_only = ngx_gravitee_sse_content_only(conf);
 
     rc = ngx_gravitee_bind(r, glcf, NGX_GRAVITEE_BIND_SUBSCRIBE,
                            &ctx->sub.binding, &error);
@@ -1270,6 +1274,15 @@ ngx_gravitee_sse_keep_cleanup(void *data)
  * every CR, LF or CRLF into data lines: nothing a message holds can end an
  * event early or forge another one.
  */
+
+/* an event without comments is its id: (the position) and its data only */
+
+static ngx_uint_t
+ngx_gravitee_sse_content_only(ngx_gravitee_sse_conf_t *conf)
+{
+    return !conf->metadata_as_comment && !conf->headers_as_comment;
+}
+
 
 static ngx_gravitee_message_t *
 ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,

@@ -771,6 +771,9 @@ ngx_gravitee_ws_started(ngx_gravitee_stream_t *s)
     ctx->last_read = ngx_current_msec;
     ctx->next_ping = ngx_current_msec + ctx->conf->ping_interval;
 
+    /* a frame is the message's content, nothing else of it */
+    s->sub.content_only = 1;
+
     rc = ctx->conf->subscriber
          ? ngx_gravitee_stream_subscribe(s, &ngx_gravitee_ws_sub_handler)
          : NGX_OK;
