@@ -28,16 +28,16 @@
  * A broker stream makes and frees a message, and an entrypoint a framing of
  * it, per record: hundreds of thousands a second, in bursts of a batch,
  * more than glibc's per-thread cache keeps.  Blocks that fit in
- * NGX_GRAVITEE_MESSAGE_BLOCK (a Kafka record's message with a position of
- * a few dozen partitions, or a framing of a small message) go back to a
- * free list of at most NGX_GRAVITEE_MESSAGE_FREE_MAX of them (512 KiB a
- * worker: a batch of records and one framing of each), so that a steady
+ * NGX_GRAVITEE_MESSAGE_BLOCK (a Kafka record's message with the position
+ * of ten partitions, or a framing of a small message) go back to a free
+ * list of at most NGX_GRAVITEE_MESSAGE_FREE_MAX of them (512 KiB a worker:
+ * a few batches of records and a framing of each), so that a steady
  * stream allocates nothing.  Not with ASan, nor under valgrind: there a
  * message used after its last unref must still be caught.
  */
 
-#define NGX_GRAVITEE_MESSAGE_BLOCK     1024
-#define NGX_GRAVITEE_MESSAGE_FREE_MAX  512
+#define NGX_GRAVITEE_MESSAGE_BLOCK     512
+#define NGX_GRAVITEE_MESSAGE_FREE_MAX  1024
 
 
 typedef union ngx_gravitee_block_u  ngx_gravitee_block_t;

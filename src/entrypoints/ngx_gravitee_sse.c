@@ -1290,9 +1290,9 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
     ngx_str_t *event, ngx_str_t *chunk)
 {
     u_char                  *p, *start;
-    size_t                   len;
+    size_t                   len, data_len;
     ngx_str_t                value;
-    ngx_uint_t               i, j, comments, shared;
+    ngx_uint_t               i, j, comments, shared, plain;
     ngx_gravitee_pair_t     *h, *m;
     ngx_gravitee_message_t  *holder, *own;
 
@@ -1315,8 +1315,12 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
 
     comments = !msg->error;
 
-    len = sizeof("event: message\n") - 1
-          + ngx_gravitee_sse_data_size(&msg->content) + 1;
+    data_len = ngx_gravitee_sse_data_size(&msg->content);
+
+    /* one data line: the content has no line break to look for again */
+    plain = (data_len == msg->content.len + sizeof("data: \n") - 1);
+
+    len = sizeof("event: message\n") - 1 + data_len + 1;
 
     if (position->len && !msg->error) {
         len += sizeof("id: \n") - 1 + position->len;
@@ -1381,7 +1385,14 @@ ngx_gravitee_sse_encode(ngx_gravitee_sse_conf_t *conf,
                        sizeof("event: message\n") - 1);
     }
 
-    p = ngx_gravitee_sse_data(p, &msg->content);
+    if (plain && msg->content.len) {
+        p = ngx_cpymem(p, "data: ", sizeof("data: ") - 1);
+        p = ngx_cpymem(p, msg->content.data, msg->content.len);
+        *p++ = '\n';
+
+    } else {
+        p = ngx_gravitee_sse_data(p, &msg->content);
+    }
 
     if (comments && conf->metadata_as_comment) {
         p = ngx_sprintf(p, ":sourceTimestamp: %L\n", msg->timestamp);
