@@ -91,8 +91,9 @@ test: deps
 # module's free list of message blocks steps aside (ngx_gravitee_message.c)
 valgrind: deps
 	$(MAKE) deps DEB_PACKAGES=valgrind
-	$(MAKE) all $(BUILD)/valgrind/kafka-mock-broker BUILD=$(BUILD)/valgrind
-	t/valgrind.sh $(BUILD)/valgrind/ngx_gravitee_module.so
+	$(MAKE) all $(BUILD)/valgrind-build/kafka-mock-broker \
+	    BUILD=$(BUILD)/valgrind-build
+	t/valgrind.sh $(BUILD)/valgrind-build/ngx_gravitee_module.so
 
 # by hand, not in make test: about 10 minutes, wants an otherwise idle machine
 bench: all
