@@ -355,6 +355,7 @@ static ngx_int_t ngx_gravitee_kafka_publish(void *conf,
     ngx_gravitee_pub_t *pub);
 static void ngx_gravitee_kafka_cancel(void *conf, ngx_gravitee_pub_t *pub);
 static void ngx_gravitee_kafka_exit_process(ngx_cycle_t *cycle, void *conf);
+static void ngx_gravitee_kafka_pin(ngx_log_t *log);
 
 static ngx_int_t ngx_gravitee_kafka_source_start(ngx_gravitee_source_t *src);
 static void ngx_gravitee_kafka_source_stop(ngx_gravitee_source_t *src);
@@ -4825,7 +4826,7 @@ ngx_gravitee_kafka_producer(ngx_gravitee_kafka_conf_t *kcf, ngx_log_t *log)
 static void
 ngx_gravitee_kafka_exit_process(ngx_cycle_t *cycle, void *conf)
 {
-    ngx_uint_t                      i;
+    ngx_uint_t                      i, kept;
     ngx_queue_t                    *q, *next;
     struct timespec                 ts;
     ngx_gravitee_kafka_handle_t    *h;
@@ -4836,6 +4837,7 @@ ngx_gravitee_kafka_exit_process(ngx_cycle_t *cycle, void *conf)
     }
 
     ngx_gravitee_kafka_exiting = 1;
+    kept = 0;
 
     if (ngx_gravitee_kafka_producers.next) {
         while (!ngx_queue_empty(&ngx_gravitee_kafka_producers)) {
@@ -4905,5 +4907,50 @@ ngx_gravitee_kafka_exit_process(ngx_cycle_t *cycle, void *conf)
                        rd_kafka_name(h->rk), h->refs);
 
         ngx_gravitee_wakeup_close(&h->wakeup);
+
+        kept = 1;
+    }
+
+    if (kept) {
+        ngx_gravitee_kafka_pin(cycle->log);
+    }
+}
+
+
+/*
+ * A handle kept at the exit keeps its librdkafka threads running until
+ * the process ends; but NGINX unloads the module when it destroys the
+ * cycle, after this, and librdkafka with it: a thread of it would then
+ * run unmapped code (a SIGSEGV of the exiting worker).  Both are marked
+ * never to be unloaded.
+ */
+
+static void
+ngx_gravitee_kafka_pin(ngx_log_t *log)
+{
+    void        *code[2];
+    Dl_info      info;
+    ngx_uint_t   i;
+
+    code[0] = (void *) rd_kafka_version;
+    code[1] = (void *) ngx_gravitee_kafka_pin;
+
+    for (i = 0; i < 2; i++) {
+        if (dladdr(code[i], &info) == 0 || info.dli_fname == NULL) {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "kafka: no shared object found to keep loaded at "
+                          "the exit");
+            continue;
+        }
+
+        /* a reference for the rest of the process: never closed */
+
+        if (dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)
+            == NULL)
+        {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "kafka: keeping \"%s\" loaded at the exit "
+                          "failed: %s", info.dli_fname, dlerror());
+        }
     }
 }

@@ -121,6 +121,7 @@ static ngx_int_t ngx_gravitee_get_args(ngx_http_request_t *r,
 static void ngx_gravitee_get_message(ngx_gravitee_sub_t *sub,
     ngx_gravitee_message_t *msg);
 static void ngx_gravitee_get_end(ngx_gravitee_sub_t *sub);
+static void ngx_gravitee_get_empty_cursor(ngx_gravitee_get_ctx_t *ctx);
 static ngx_uint_t ngx_gravitee_get_room(ngx_gravitee_sub_t *sub);
 static void ngx_gravitee_get_state(ngx_gravitee_sub_t *sub, ngx_uint_t state);
 static ngx_int_t ngx_gravitee_get_keep_cursor(ngx_gravitee_get_ctx_t *ctx,
@@ -771,7 +772,29 @@ ngx_gravitee_get_end(ngx_gravitee_sub_t *sub)
     }
 
     ctx->done = 1;
+
+    /*
+     * a batch without items says where the client stands now: until the
+     * posted finish runs, the endpoint may hand over more (not taken), and
+     * the cursor must not pass them
+     */
+    ngx_gravitee_get_empty_cursor(ctx);
+
     ngx_post_event(&ctx->finish, &ngx_posted_events);
+}
+
+
+static void
+ngx_gravitee_get_empty_cursor(ngx_gravitee_get_ctx_t *ctx)
+{
+    if (ctx->cursor.len == 0 && ctx->subscribed
+        && ctx->glcf->endpoint->position
+        && ctx->glcf->endpoint->position(ctx->glcf->endpoint_conf, &ctx->sub,
+                                         ctx->request->pool, &ctx->cursor)
+           != NGX_OK)
+    {
+        ngx_str_null(&ctx->cursor);
+    }
 }
 
 
@@ -868,14 +891,7 @@ ngx_gravitee_get_finish(ngx_event_t *ev)
 
     /* a batch without items still says where the client stands */
 
-    if (ctx->cursor.len == 0 && ctx->subscribed
-        && ctx->glcf->endpoint->position
-        && ctx->glcf->endpoint->position(ctx->glcf->endpoint_conf, &ctx->sub,
-                                         r->pool, &ctx->cursor)
-           != NGX_OK)
-    {
-        ngx_str_null(&ctx->cursor);
-    }
+    ngx_gravitee_get_empty_cursor(ctx);
 
     ngx_gravitee_get_stop(ctx);
 
