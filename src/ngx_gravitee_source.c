@@ -160,6 +160,32 @@ ngx_gravitee_source_stop_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * An endpoint may leave a message's id, headers and metadata out when no
+ * subscriber reads them: asked once per batch, not per message.
+ */
+
+ngx_uint_t
+ngx_gravitee_source_content_only(ngx_gravitee_source_t *src)
+{
+    ngx_queue_t         *q;
+    ngx_gravitee_sub_t  *sub;
+
+    for (q = ngx_queue_head(&src->subs);
+         q != ngx_queue_sentinel(&src->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
+
+        if (!sub->content_only) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /* handlers do not unsubscribe from inside the call: the list holds */
 
 void

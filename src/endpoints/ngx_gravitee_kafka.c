@@ -385,8 +385,6 @@ static ngx_gravitee_message_t *ngx_gravitee_kafka_message(
 static ngx_int_t ngx_gravitee_kafka_details(ngx_gravitee_kafka_conf_t *kcf,
     rd_kafka_message_t *rkm, ngx_gravitee_message_init_t *init,
     ngx_gravitee_kafka_details_t *d, ngx_log_t *log);
-static ngx_uint_t ngx_gravitee_kafka_live_bare(
-    ngx_gravitee_kafka_source_t *ks);
 static ngx_uint_t ngx_gravitee_kafka_reader_bare(
     ngx_gravitee_kafka_reader_t *rd);
 static void ngx_gravitee_kafka_release(void *data);
@@ -412,6 +410,11 @@ static ngx_int_t ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
 static ngx_int_t ngx_gravitee_kafka_text_one(ngx_gravitee_kafka_conf_t *kcf,
     ngx_gravitee_kafka_parts_t *parts, int64_t *next,
     ngx_gravitee_kafka_text_t *text, ngx_uint_t k, u_char *raw);
+static u_char *ngx_gravitee_kafka_raw_write(ngx_gravitee_kafka_parts_t *parts,
+    int64_t *next, u_char *raw, u_char *p, ngx_uint_t from,
+    ngx_gravitee_kafka_text_t *text);
+static size_t ngx_gravitee_kafka_text_base64(ngx_gravitee_kafka_text_t *text,
+    u_char *raw, size_t from, size_t to);
 static ngx_int_t ngx_gravitee_kafka_text_init(
     ngx_gravitee_kafka_parts_t *parts, ngx_gravitee_kafka_text_t *text);
 static void ngx_gravitee_kafka_text_free(ngx_gravitee_kafka_text_t *text);
@@ -2265,7 +2268,7 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
     ngx_gravitee_kafka_source_t  *ks;
 
     ks = h->owner;
-    bare = ngx_gravitee_kafka_live_bare(ks);
+    bare = ngx_gravitee_source_content_only(&ks->source);
 
     for (i = 0; i < n; i++) {
 
@@ -2494,28 +2497,7 @@ ngx_gravitee_kafka_details(ngx_gravitee_kafka_conf_t *kcf,
 }
 
 
-/* bare messages when every client of the live stream reads content only */
-
-static ngx_uint_t
-ngx_gravitee_kafka_live_bare(ngx_gravitee_kafka_source_t *ks)
-{
-    ngx_queue_t         *q;
-    ngx_gravitee_sub_t  *sub;
-
-    for (q = ngx_queue_head(&ks->source.subs);
-         q != ngx_queue_sentinel(&ks->source.subs);
-         q = ngx_queue_next(q))
-    {
-        sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
-
-        if (!sub->content_only) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
+/* bare messages when every client the reader has reads content only */
 
 static ngx_uint_t
 ngx_gravitee_kafka_reader_bare(ngx_gravitee_kafka_reader_t *rd)
@@ -4025,11 +4007,9 @@ ngx_gravitee_kafka_render(ngx_gravitee_kafka_conf_t *kcf,
     ngx_gravitee_kafka_parts_t *parts, int64_t *next, ngx_str_t *out,
     ngx_str_t *buf, size_t *size)
 {
-    u_char                      *p;
-    size_t                       need;
-    ngx_str_t                    raw;
-    ngx_uint_t                   t, i;
-    ngx_gravitee_kafka_topic_t  *topic;
+    u_char     *p;
+    size_t      need;
+    ngx_str_t   raw;
 
     need = ngx_gravitee_kafka_render_len(parts);
 
@@ -4049,34 +4029,8 @@ ngx_gravitee_kafka_render(ngx_gravitee_kafka_conf_t *kcf,
 
     raw.data = buf->data
                + ngx_base64_encoded_length(ngx_gravitee_kafka_raw_len(parts));
-    p = raw.data;
-
-    for (t = 0; t < parts->ntopics; t++) {
-        topic = &parts->topics[t];
-
-        if (topic->npartitions == 0) {
-            continue;
-        }
-
-        if (p != raw.data) {
-            *p++ = ';';
-        }
-
-        /* per record for a client catching up: no ngx_sprintf() here */
-
-        p = ngx_cpymem(p, topic->name, ngx_strlen(topic->name));
-        *p++ = '@';
-
-        for (i = 0; i < topic->npartitions; i++) {
-            if (i) {
-                *p++ = ',';
-            }
-
-            p = ngx_gravitee_kafka_decimal(p, (int64_t) i);
-            *p++ = '#';
-            p = ngx_gravitee_kafka_decimal(p, next[topic->first + i] - 1);
-        }
-    }
+    p = ngx_gravitee_kafka_raw_write(parts, next, raw.data, raw.data, 0,
+                                     NULL);
 
     raw.len = p - raw.data;
 
@@ -4097,11 +4051,8 @@ ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
     ngx_gravitee_kafka_parts_t *parts, int64_t *next,
     ngx_gravitee_kafka_text_t *text, ngx_str_t *out)
 {
-    u_char                      *raw, *p;
-    size_t                       from_b64;
-    ngx_str_t                    src, dst;
-    ngx_uint_t                   from, t, i, k;
-    ngx_gravitee_kafka_topic_t  *topic;
+    u_char      *raw, *p;
+    ngx_uint_t   from;
 
     if (text->topics != parts->topics || text->n != parts->n) {
         if (ngx_gravitee_kafka_text_init(parts, text) != NGX_OK) {
@@ -4125,58 +4076,16 @@ ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
         && ngx_gravitee_kafka_text_one(kcf, parts, next, text, from, raw)
            != NGX_OK)
     {
-        p = raw + text->start[from];
-
-        for (t = 0; t < parts->ntopics; t++) {
-            topic = &parts->topics[t];
-
-            for (i = 0; i < topic->npartitions; i++) {
-                k = topic->first + i;
-
-                if (k < from) {
-                    continue;
-                }
-
-                text->start[k] = p - raw;
-
-                if (i) {
-                    *p++ = ',';
-
-                } else {
-                    if (p != raw) {
-                        *p++ = ';';
-                    }
-
-                    p = ngx_cpymem(p, topic->name, ngx_strlen(topic->name));
-                    *p++ = '@';
-                }
-
-                p = ngx_gravitee_kafka_decimal(p, (int64_t) i);
-                *p++ = '#';
-                text->off[k] = p - raw;
-                p = ngx_gravitee_kafka_decimal(p, next[k] - 1);
-
-                text->last[k] = next[k];
-            }
-        }
-
+        p = ngx_gravitee_kafka_raw_write(parts, next, raw,
+                                         raw + text->start[from], from, text);
         text->raw_len = p - raw;
 
-        if (kcf->encode_message_id) {
-            /* what comes before the change encodes as it did */
-            from_b64 = text->start[from] / 3 * 3;
-
-            src.data = raw + from_b64;
-            src.len = text->raw_len - from_b64;
-            dst.data = text->data + from_b64 / 3 * 4;
-
-            ngx_encode_base64(&dst, &src);
-
-            text->out_len = from_b64 / 3 * 4 + dst.len;
-
-        } else {
-            text->out_len = text->raw_len;
-        }
+        /* what comes before the change encodes as it did */
+        text->out_len = kcf->encode_message_id
+                        ? ngx_gravitee_kafka_text_base64(text, raw,
+                                                         text->start[from],
+                                                         text->raw_len)
+                        : text->raw_len;
     }
 
     out->data = kcf->encode_message_id ? text->data : raw;
@@ -4198,8 +4107,7 @@ ngx_gravitee_kafka_text_one(ngx_gravitee_kafka_conf_t *kcf,
     ngx_gravitee_kafka_text_t *text, ngx_uint_t k, u_char *raw)
 {
     u_char      digits[NGX_INT64_LEN + 1], *last;
-    size_t      end, from_b64, to_b64;
-    ngx_str_t   src, dst;
+    size_t      end;
     ngx_uint_t  i;
 
     for (i = k + 1; i < parts->n; i++) {
@@ -4220,17 +4128,92 @@ ngx_gravitee_kafka_text_one(ngx_gravitee_kafka_conf_t *kcf,
     text->last[k] = next[k];
 
     if (kcf->encode_message_id) {
-        from_b64 = text->off[k] / 3 * 3;
-        to_b64 = ngx_min((end + 2) / 3 * 3, text->raw_len);
-
-        src.data = raw + from_b64;
-        src.len = to_b64 - from_b64;
-        dst.data = text->data + from_b64 / 3 * 4;
-
-        ngx_encode_base64(&dst, &src);
+        (void) ngx_gravitee_kafka_text_base64(text, raw, text->off[k],
+                                              ngx_min((end + 2) / 3 * 3,
+                                                      text->raw_len));
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The raw text of partitions "from" on, written at p (where partition
+ * "from" starts); with a text, where each starts is kept in it.
+ */
+
+static u_char *
+ngx_gravitee_kafka_raw_write(ngx_gravitee_kafka_parts_t *parts,
+    int64_t *next, u_char *raw, u_char *p, ngx_uint_t from,
+    ngx_gravitee_kafka_text_t *text)
+{
+    ngx_uint_t                   t, i, k;
+    ngx_gravitee_kafka_topic_t  *topic;
+
+    for (t = 0; t < parts->ntopics; t++) {
+        topic = &parts->topics[t];
+
+        for (i = 0; i < topic->npartitions; i++) {
+            k = topic->first + i;
+
+            if (k < from) {
+                continue;
+            }
+
+            if (text) {
+                text->start[k] = p - raw;
+            }
+
+            /* per record: no ngx_sprintf() here */
+
+            if (i) {
+                *p++ = ',';
+
+            } else {
+                if (p != raw) {
+                    *p++ = ';';
+                }
+
+                p = ngx_cpymem(p, topic->name, ngx_strlen(topic->name));
+                *p++ = '@';
+            }
+
+            p = ngx_gravitee_kafka_decimal(p, (int64_t) i);
+            *p++ = '#';
+
+            if (text) {
+                text->off[k] = p - raw;
+                text->last[k] = next[k];
+            }
+
+            p = ngx_gravitee_kafka_decimal(p, next[k] - 1);
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * raw [from, to) encoded again from the group of three bytes "from" is in,
+ * "to" a group's end or raw's: where the base64 written ends
+ */
+
+static size_t
+ngx_gravitee_kafka_text_base64(ngx_gravitee_kafka_text_t *text, u_char *raw,
+    size_t from, size_t to)
+{
+    ngx_str_t  src, dst;
+
+    from = from / 3 * 3;
+
+    src.data = raw + from;
+    src.len = to - from;
+    dst.data = text->data + from / 3 * 4;
+
+    ngx_encode_base64(&dst, &src);
+
+    return from / 3 * 4 + dst.len;
 }
 
 
