@@ -22,6 +22,7 @@ my %where = $ENV{TEST_NGINX_SERVROOT}
 # a worker under valgrind is many times slower: the waits, not the checks,
 # grow with it
 my $slow = $ENV{GRAVITEE_UNDER_VALGRIND} ? 4 : 1;
+my $cpu_slow = $ENV{GRAVITEE_UNDER_VALGRIND} ? 20 : 1;
 
 my $k = start_kafka(brokers => 1);
 create_topic($k, 'orders', 3);
@@ -333,6 +334,13 @@ sub worker_broker_connections {
 # --- exact paging over three partitions while producing goes on ---------------
 
 {
+    # a poller's first page, with no cursor, starts where the worker's
+    # reader finds the end of the topic: its cursor is where exact paging
+    # begins (a record produced while that reader starts may come before)
+    my ($h0, $b0) = get_json('/pages?limit=7');
+    my $cursor = eval { decode_json($b0)->{pagination}{nextCursor} } // '';
+    ok($cursor ne '', 'paging: the first page, with no cursor, gives one');
+
     my $total = 90;
     my $pid = fork;
     if ($pid == 0) {
@@ -344,7 +352,6 @@ sub worker_broker_connections {
     }
 
     my (%seen, @order, $dups);
-    my $cursor = '';
     my $deadline = time + 40 * $slow;
     while (keys %seen < $total && time < $deadline) {
         my ($head, $body) = get_json('/pages?limit=7'
@@ -358,7 +365,8 @@ sub worker_broker_connections {
     }
     waitpid $pid, 0;
 
-    is(scalar(keys %seen), $total, "paging: every one of $total records seen");
+    is(scalar(keys %seen), $total, "paging: every one of $total records seen")
+        or diag('missing: ' . join(' ', grep { !$seen{"p$_"} } 1 .. $total));
     ok(!$dups, 'paging: none twice');
 
     # within a partition, in order
@@ -725,8 +733,10 @@ sub worker_broker_connections {
     pop @others;
     sleep 0.3;
 
+    # valgrind makes the worker's work some 20 times slower: the bound is
+    # what stays the same, no answer waiting for the whole backlog
     my ($worst, $n) = (0, 0);
-    my $until = time + 2;
+    my $until = time + 2 * $slow;
     while (time < $until) {
         my $t0 = time;
         my $r = http("GET /other HTTP/1.0\r\nHost: localhost\r\n\r\n", 5);
@@ -736,7 +746,7 @@ sub worker_broker_connections {
         sleep 0.05;
     }
     cmp_ok($n, '>', 5, 'during a backlog: other requests are answered');
-    cmp_ok($worst, '<', 0.5,
+    cmp_ok($worst, '<', 0.5 * $cpu_slow,
            'during a backlog: none waits for the backlog to be handed over')
         or diag(sprintf 'worst %.3f s', $worst);
 

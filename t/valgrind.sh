@@ -20,7 +20,10 @@ suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(-r t/)
 # a module built without valgrind's header keeps its free list of message
 # blocks under valgrind, where a use after free would go unseen
-nm -D --defined-only "$module" | grep -qw ngx_gravitee_message_valgrind_aware \
+# (nm's whole output first: grep -q stops reading, and under pipefail
+# nm's SIGPIPE would fail the check)
+symbols=$(nm -D --defined-only "$module")
+grep -qw ngx_gravitee_message_valgrind_aware <<<"$symbols" \
     || { echo "$module was built without <valgrind/valgrind.h>: use make valgrind" >&2
          exit 1; }
 
