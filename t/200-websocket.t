@@ -605,7 +605,9 @@ $::HS
 --- error_code: 101
 --- response_body_like eval
 my $close = ::close_frame(1001, "Idle timeout");
-qr/\A(?:\x89\x00){2,3}\Q$close\E\z/
+# under valgrind a late timer may let the idle timeout come first
+my $pings = $ENV{GRAVITEE_UNDER_VALGRIND} ? 1 : 2;
+qr/\A(?:\x89\x00){$pings,3}\Q$close\E\z/
 --- error_log
 websocket client sent nothing for
 reason="idle timeout"

@@ -276,7 +276,7 @@ sub worker_broker_connections {
 
     my @frames;
     while (@frames < 3) {
-        my $f = ws_read_frame($ws, 3) or last;
+        my $f = ws_read_frame($ws, 3 * $slow) or last;
         push @frames, $f->{payload} if $f->{opcode} == 1;
     }
     is_deeply([sort @frames], [qw(first second third)],
@@ -468,7 +468,7 @@ sub worker_broker_connections {
     sleep 0.5;
     kcat_produce($k, 'plain', [{ value => 'p5', key => 'k5', partition => 2,
                                  headers => ['X-Note' => 'n5'] }]);
-    my $f = ws_read_frame($ws, 3);
+    my $f = ws_read_frame($ws, 3 * $slow);
     is($f && $f->{payload}, 'p5', 'details: the WebSocket client gets the content');
     my $sel = IO::Select->new($sse->{sock});
     my $deadline = time + 3 * $slow;
@@ -497,7 +497,7 @@ sub worker_broker_connections {
     my ($ws, $h) = ws_open("/orders?cursor=$cursor");
     like($h, qr{^HTTP/1.1 101}, 'WebSocket ?cursor=: handshake');
     my @got;
-    while (my $f = ws_read_frame($ws, 2)) {
+    while (my $f = ws_read_frame($ws, 2 * $slow)) {
         push @got, $f->{payload} if $f->{opcode} == 1;
         last if grep { $_ eq 'missed while away' } @got;
     }
@@ -703,7 +703,7 @@ sub worker_broker_connections {
     my @ev = sse_events($sse, 3, sub { 0 });
     like($sse->{buf}, qr/event: goaway\n/, 'reload: SSE goaway');
     my $close;
-    while (my $f = ws_read_frame($ws, 3)) {
+    while (my $f = ws_read_frame($ws, 3 * $slow)) {
         if ($f->{opcode} == 8) { $close = unpack 'n', $f->{payload}; last }
     }
     is($close, 1013, 'reload: WebSocket 1013');
