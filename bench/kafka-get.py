@@ -8,7 +8,10 @@ with GET ?limit=L, then ?limit=L&cursor=<nextCursor> of the previous page,
 on one keep-alive connection, until RECORDS items came or --timeout ran
 out. Prints one line:
 
-    get records=N pages=P elapsed_s=T rate=R page_p50_ms= page_max_ms= empty=E status_err=S unique=U repeated=D
+    get records=N pages=P elapsed_s=T rate=R page_p50_ms= page_max_ms= page_sum_ms= empty=E status_err=S unique=U repeated=D
+
+page_sum_ms is the time spent waiting for and reading the pages; the rest
+of elapsed_s is this client's own work between them.
 
 Items are counted by their '{"id":' (the JSON content of the benchmark's
 records has no such string); the next cursor is the last "nextCursor".
@@ -78,10 +81,10 @@ def main():
             seen.add(i.group(1))
     times.sort()
     print('get records=%d pages=%d elapsed_s=%.3f rate=%.0f page_p50_ms=%.1f '
-          'page_max_ms=%.1f empty=%d status_err=%d unique=%d repeated=%d'
+          'page_max_ms=%.1f page_sum_ms=%.1f empty=%d status_err=%d unique=%d repeated=%d'
           % (got, pages, el, got / el if el > 0 else 0,
              times[len(times) // 2] * 1e3 if times else -1,
-             times[-1] * 1e3 if times else -1, empty, status_err,
+             times[-1] * 1e3 if times else -1, sum(times) * 1e3, empty, status_err,
              len(seen), repeated))
     return 0 if got >= a.records and status_err == 0 else 1
 
