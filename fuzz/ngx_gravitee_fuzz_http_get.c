@@ -103,6 +103,12 @@ ngx_gravitee_fuzz_target_t  ngx_gravitee_fuzz_writers = {
 };
 
 
+/*
+ * The messages of the writers' batch, kept here to check the documents
+ * against: the entrypoint renders an item when it comes and keeps none.
+ */
+static ngx_array_t  ngx_gravitee_fuzz_batch;
+
 static ngx_gravitee_endpoint_t  ngx_gravitee_fuzz_get_endpoint = {
     .name = ngx_string("fuzz")
 };
@@ -963,7 +969,6 @@ ngx_gravitee_fuzz_writers_run(const uint8_t *data, size_t size)
     ngx_str_t                 doc;
     ngx_uint_t                flags, n, i, f;
     ngx_pool_t               *pool;
-    ngx_gravitee_out_t        out;
     ngx_gravitee_get_ctx_t    ctx;
     ngx_gravitee_get_conf_t   gcf;
     ngx_gravitee_fuzz_in_t    in;
@@ -999,14 +1004,15 @@ ngx_gravitee_fuzz_writers_run(const uint8_t *data, size_t size)
         ctx.cursor = ngx_gravitee_fuzz_string(&in);
     }
 
-    if (ngx_array_init(&ctx.items, pool, 4, sizeof(ngx_gravitee_message_t *))
+    if (ngx_array_init(&ngx_gravitee_fuzz_batch, pool, 4,
+                       sizeof(ngx_gravitee_message_t *))
         != NGX_OK)
     {
         ngx_gravitee_fuzz_fail("out of memory");
     }
 
     for (i = 0; i < n; i++) {
-        item = ngx_array_push(&ctx.items);
+        item = ngx_array_push(&ngx_gravitee_fuzz_batch);
         if (item == NULL) {
             ngx_gravitee_fuzz_fail("out of memory");
         }
@@ -1025,42 +1031,49 @@ ngx_gravitee_fuzz_writers_run(const uint8_t *data, size_t size)
             continue;
         }
 
-        out.pool = pool;
-        out.first = NULL;
-        out.last = &out.first;
-        out.buf = NULL;
+        /* the items as they come, one at a time, then the batch's end */
 
+        ngx_gravitee_out_init(&ctx.out, pool);
         ctx.format = f;
+        ctx.nitems = 0;
+
+        item = ngx_gravitee_fuzz_batch.elts;
+
+        for (i = 0; i < ngx_gravitee_fuzz_batch.nelts; i++) {
+            ngx_gravitee_fuzz_assert(ngx_gravitee_get_item(&ctx, item[i])
+                                     == NGX_OK, "an item's writer failed");
+            ctx.nitems++;
+        }
 
         switch (f) {
 
         case NGX_GRAVITEE_GET_JSON:
-            ngx_gravitee_fuzz_assert(ngx_gravitee_json_batch(&ctx, &out)
+            ngx_gravitee_fuzz_assert(ngx_gravitee_json_batch(&ctx, &ctx.out)
                                      == NGX_OK, "the JSON writer failed");
-            doc = ngx_gravitee_fuzz_flatten(pool, &out);
+            doc = ngx_gravitee_fuzz_flatten(pool, &ctx.out);
             ngx_gravitee_fuzz_check_json(&ctx, &doc);
             break;
 
         case NGX_GRAVITEE_GET_XML:
-            ngx_gravitee_fuzz_assert(ngx_gravitee_xml_batch(&ctx, &out)
+            ngx_gravitee_fuzz_assert(ngx_gravitee_xml_batch(&ctx, &ctx.out)
                                      == NGX_OK, "the XML writer failed");
-            doc = ngx_gravitee_fuzz_flatten(pool, &out);
+            doc = ngx_gravitee_fuzz_flatten(pool, &ctx.out);
             ngx_gravitee_fuzz_check_xml(&ctx, pool, &doc);
             break;
 
         default:
-            ngx_gravitee_fuzz_assert(ngx_gravitee_text_batch(&ctx, &out)
+            ngx_gravitee_fuzz_assert(ngx_gravitee_text_batch(&ctx, &ctx.out)
                                      == NGX_OK, "the text writer failed");
-            doc = ngx_gravitee_fuzz_flatten(pool, &out);
+            doc = ngx_gravitee_fuzz_flatten(pool, &ctx.out);
             ngx_gravitee_fuzz_check_text(&ctx, pool, &doc);
         }
     }
 
     /* what the request's cleanup does with the batch */
 
-    item = ctx.items.elts;
+    item = ngx_gravitee_fuzz_batch.elts;
 
-    for (i = 0; i < ctx.items.nelts; i++) {
+    for (i = 0; i < ngx_gravitee_fuzz_batch.nelts; i++) {
         ngx_gravitee_message_unref(item[i]);
     }
 
@@ -1132,9 +1145,9 @@ ngx_gravitee_fuzz_check_json(ngx_gravitee_get_ctx_t *ctx, ngx_str_t *doc)
     json_error_t              err;
     ngx_gravitee_message_t  **item;
 
-    item = ctx->items.elts;
+    item = ngx_gravitee_fuzz_batch.elts;
 
-    for (i = 0; i < ctx->items.nelts; i++) {
+    for (i = 0; i < ngx_gravitee_fuzz_batch.nelts; i++) {
         if ((ctx->conf->headers_in_payload || ctx->conf->metadata_in_payload)
             && ngx_gravitee_fuzz_nul_names(item[i]))
         {
@@ -1161,12 +1174,13 @@ ngx_gravitee_fuzz_check_json(ngx_gravitee_get_ctx_t *ctx, ngx_str_t *doc)
 
     items = json_object_get(root, "items");
     ngx_gravitee_fuzz_assert(json_is_array(items)
-                             && json_array_size(items) == ctx->items.nelts,
+                             && json_array_size(items)
+                                == ngx_gravitee_fuzz_batch.nelts,
                              "\"items\" holds every message");
 
-    item = ctx->items.elts;
+    item = ngx_gravitee_fuzz_batch.elts;
 
-    for (i = 0; i < ctx->items.nelts; i++) {
+    for (i = 0; i < ngx_gravitee_fuzz_batch.nelts; i++) {
         ngx_gravitee_fuzz_check_json_message(json_array_get(items, i),
                                              item[i],
                                              ctx->conf->headers_in_payload,
@@ -1470,12 +1484,13 @@ ngx_gravitee_fuzz_check_xml(ngx_gravitee_get_ctx_t *ctx, ngx_pool_t *pool,
 
     n = 0;
     items = ngx_gravitee_fuzz_xml_child(root, n++, "items");
-    ngx_gravitee_fuzz_assert(items->children.nelts == ctx->items.nelts,
+    ngx_gravitee_fuzz_assert(items->children.nelts
+                             == ngx_gravitee_fuzz_batch.nelts,
                              "<items> holds every message");
 
-    item = ctx->items.elts;
+    item = ngx_gravitee_fuzz_batch.elts;
 
-    for (i = 0; i < ctx->items.nelts; i++) {
+    for (i = 0; i < ngx_gravitee_fuzz_batch.nelts; i++) {
         e = ngx_gravitee_fuzz_xml_child(items, i, "item");
         ngx_gravitee_fuzz_check_xml_message(e, item[i],
                                             ctx->conf->headers_in_payload,
@@ -1924,9 +1939,9 @@ ngx_gravitee_fuzz_check_text(ngx_gravitee_get_ctx_t *ctx, ngx_pool_t *pool,
     ngx_gravitee_message_t  **item;
 
     size = 256 + ctx->cursor.len + ctx->limit_arg.len;
-    item = ctx->items.elts;
+    item = ngx_gravitee_fuzz_batch.elts;
 
-    for (i = 0; i < ctx->items.nelts; i++) {
+    for (i = 0; i < ngx_gravitee_fuzz_batch.nelts; i++) {
         size += ngx_gravitee_fuzz_message_size(item[i]);
     }
 
@@ -1941,7 +1956,7 @@ ngx_gravitee_fuzz_check_text(ngx_gravitee_get_ctx_t *ctx, ngx_pool_t *pool,
 
     p = ngx_sprintf(start, "items\n");
 
-    for (i = 0; i < ctx->items.nelts; i++) {
+    for (i = 0; i < ngx_gravitee_fuzz_batch.nelts; i++) {
         p = ngx_sprintf(p, "%sitem\n", i ? "\n" : "");
         p = ngx_gravitee_fuzz_text_message(p, item[i],
                                            ctx->conf->headers_in_payload,

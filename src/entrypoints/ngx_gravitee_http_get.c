@@ -32,6 +32,24 @@ typedef struct {
 } ngx_gravitee_get_conf_t;
 
 
+/*
+ * The response under construction: a chain of buffers from r->pool, each
+ * twice the size of the one before up to NGX_GRAVITEE_OUT_MAX, so that a
+ * small batch takes one small buffer and a large one few allocations.
+ */
+
+#define NGX_GRAVITEE_OUT_MIN  4096
+#define NGX_GRAVITEE_OUT_MAX  65536
+
+typedef struct {
+    ngx_pool_t                 *pool;
+    ngx_chain_t                *first;
+    ngx_chain_t               **last;
+    ngx_buf_t                  *buf;
+    size_t                      size;        /* of the next buffer */
+} ngx_gravitee_out_t;
+
+
 typedef struct {
     ngx_http_request_t         *request;
     ngx_gravitee_loc_conf_t    *glcf;
@@ -43,7 +61,9 @@ typedef struct {
     ngx_uint_t                  limit;
     ngx_str_t                   limit_arg;   /* as given, for pagination */
 
-    ngx_array_t                 items;       /* ngx_gravitee_message_t * */
+    ngx_gravitee_out_t          out;         /* the items, rendered as
+                                                they come */
+    ngx_uint_t                  nitems;
     ngx_gravitee_message_t     *error;
     ngx_str_t                   cursor;      /* the position after the last
                                                 item: nextCursor */
@@ -56,17 +76,9 @@ typedef struct {
     unsigned                    subscribed:1;
     unsigned                    done:1;
     unsigned                    down:1;      /* the broker is unreachable */
+    unsigned                    failed:1;    /* an item could not be
+                                                rendered: 500 */
 } ngx_gravitee_get_ctx_t;
-
-
-/* the response under construction: a chain of buffers from r->pool */
-
-typedef struct {
-    ngx_pool_t                 *pool;
-    ngx_chain_t                *first;
-    ngx_chain_t               **last;
-    ngx_buf_t                  *buf;
-} ngx_gravitee_out_t;
 
 
 typedef ngx_int_t (*ngx_gravitee_out_pt)(ngx_gravitee_out_t *out,
@@ -135,6 +147,8 @@ static void ngx_gravitee_get_finish(ngx_event_t *ev);
 static void ngx_gravitee_get_stop(ngx_gravitee_get_ctx_t *ctx);
 static void ngx_gravitee_get_cleanup(void *data);
 static ngx_int_t ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx);
+static ngx_int_t ngx_gravitee_get_item(ngx_gravitee_get_ctx_t *ctx,
+    ngx_gravitee_message_t *msg);
 
 static ngx_int_t ngx_gravitee_get_headers(ngx_gravitee_out_t *out,
     ngx_gravitee_message_t *msg, ngx_gravitee_get_syntax_t *syn);
@@ -156,6 +170,7 @@ static ngx_int_t ngx_gravitee_text_batch(ngx_gravitee_get_ctx_t *ctx,
 static ngx_int_t ngx_gravitee_text_message(ngx_gravitee_get_ctx_t *ctx,
     ngx_gravitee_out_t *out, ngx_gravitee_message_t *msg, ngx_uint_t all);
 
+static void ngx_gravitee_out_init(ngx_gravitee_out_t *out, ngx_pool_t *pool);
 static u_char *ngx_gravitee_out_reserve(ngx_gravitee_out_t *out, size_t n);
 static ngx_int_t ngx_gravitee_out_str(ngx_gravitee_out_t *out, u_char *data,
     size_t len);
@@ -341,12 +356,7 @@ ngx_gravitee_get_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_array_init(&ctx->items, r->pool, ngx_min(ctx->limit, 16) + 1,
-                       sizeof(ngx_gravitee_message_t *))
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_gravitee_out_init(&ctx->out, r->pool);
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -724,12 +734,17 @@ ngx_gravitee_get_args(ngx_http_request_t *r, ngx_gravitee_get_ctx_t *ctx,
 }
 
 
+/*
+ * An item is rendered when it comes, not kept until the batch ends: the
+ * message (and the broker's record it may hold) goes back at once, while
+ * it is still in the cache, and a batch of thousands keeps their text
+ * only.
+ */
+
 static void
 ngx_gravitee_get_message(ngx_gravitee_sub_t *sub, ngx_gravitee_message_t *msg)
 {
     ngx_gravitee_get_ctx_t *ctx = sub->data;
-
-    ngx_gravitee_message_t  **item;
 
     if (ctx->done) {
         return;
@@ -741,13 +756,13 @@ ngx_gravitee_get_message(ngx_gravitee_sub_t *sub, ngx_gravitee_message_t *msg)
         return;
     }
 
-    item = ngx_array_push(&ctx->items);
-    if (item == NULL) {
+    if (ngx_gravitee_get_item(ctx, msg) != NGX_OK) {
+        ctx->failed = 1;
         ngx_gravitee_get_end(sub);
         return;
     }
 
-    *item = ngx_gravitee_message_ref(msg);
+    ctx->nitems++;
 
     if (sub->position.len
         && ngx_gravitee_get_keep_cursor(ctx, &sub->position) != NGX_OK)
@@ -756,7 +771,7 @@ ngx_gravitee_get_message(ngx_gravitee_sub_t *sub, ngx_gravitee_message_t *msg)
         return;
     }
 
-    if (ctx->items.nelts >= ctx->limit) {
+    if (ctx->nitems >= ctx->limit) {
         ngx_gravitee_get_end(sub);
     }
 }
@@ -809,11 +824,11 @@ ngx_gravitee_get_room(ngx_gravitee_sub_t *sub)
 {
     ngx_gravitee_get_ctx_t *ctx = sub->data;
 
-    if (ctx->done || ctx->items.nelts >= ctx->limit) {
+    if (ctx->done || ctx->nitems >= ctx->limit) {
         return 0;
     }
 
-    return ctx->limit - ctx->items.nelts;
+    return ctx->limit - ctx->nitems;
 }
 
 
@@ -925,24 +940,13 @@ ngx_gravitee_get_cleanup(void *data)
 {
     ngx_gravitee_get_ctx_t *ctx = data;
 
-    ngx_uint_t                i;
-    ngx_gravitee_message_t  **item;
-
     if (ctx->subscribed) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                        "http-get on \"%V\": client left, %ui messages "
-                       "released", &ctx->glcf->name, ctx->items.nelts);
+                       "not answered", &ctx->glcf->name, ctx->nitems);
     }
 
     ngx_gravitee_get_stop(ctx);
-
-    item = ctx->items.elts;
-
-    for (i = 0; i < ctx->items.nelts; i++) {
-        ngx_gravitee_message_unref(item[i]);
-    }
-
-    ctx->items.nelts = 0;
 
     if (ctx->error) {
         ngx_gravitee_message_unref(ctx->error);
@@ -988,7 +992,7 @@ ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx)
 
     r = ctx->request;
 
-    if (ctx->error && ctx->items.nelts == 0) {
+    if (ctx->error && ctx->nitems == 0) {
         /* the endpoint said why it could not connect: the 503 says it */
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -1013,9 +1017,9 @@ ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx)
                   "http-get on \"%V\": endpoint \"%V\" unreachable at the "
                   "end of the window, %ui messages collected",
                   &ctx->glcf->name, &ctx->glcf->endpoint->name,
-                  ctx->items.nelts);
+                  ctx->nitems);
 
-    if (ctx->items.nelts) {
+    if (ctx->nitems) {
         ctx->error = ngx_gravitee_message_error(r->connection->log, &text,
                                                 &key,
                                                 NGX_HTTP_SERVICE_UNAVAILABLE);
@@ -1040,12 +1044,12 @@ ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx)
 {
     ngx_int_t            rc;
     ngx_http_request_t  *r;
-    ngx_gravitee_out_t   out;
+    ngx_gravitee_out_t  *out;
 
     r = ctx->request;
 
     if ((ctx->down && ctx->error == NULL)
-        || (ctx->error && ctx->items.nelts == 0
+        || (ctx->error && ctx->nitems == 0
             && ngx_gravitee_get_error_unavailable(ctx->error)))
     {
         rc = ngx_gravitee_get_unreachable(ctx);
@@ -1056,31 +1060,32 @@ ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx)
         }
     }
 
-    out.pool = r->pool;
-    out.first = NULL;
-    out.last = &out.first;
-    out.buf = NULL;
+    if (ctx->failed) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    out = &ctx->out;
 
     switch (ctx->format) {
 
     case NGX_GRAVITEE_GET_JSON:
-        rc = ngx_gravitee_json_batch(ctx, &out);
+        rc = ngx_gravitee_json_batch(ctx, out);
         break;
 
     case NGX_GRAVITEE_GET_XML:
-        rc = ngx_gravitee_xml_batch(ctx, &out);
+        rc = ngx_gravitee_xml_batch(ctx, out);
         break;
 
     default: /* NGX_GRAVITEE_GET_TEXT */
-        rc = ngx_gravitee_text_batch(ctx, &out);
+        rc = ngx_gravitee_text_batch(ctx, out);
     }
 
-    if (rc != NGX_OK || out.buf == NULL) {
+    if (rc != NGX_OK || out->buf == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    out.buf->last_buf = (r == r->main) ? 1 : 0;
-    out.buf->last_in_chain = 1;
+    out->buf->last_buf = (r == r->main) ? 1 : 0;
+    out->buf->last_in_chain = 1;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_type = ngx_gravitee_get_types[ctx->format];
@@ -1092,28 +1097,63 @@ ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx)
         return rc;
     }
 
-    return ngx_http_output_filter(r, out.first);
+    return ngx_http_output_filter(r, out->first);
+}
+
+
+/* the opening of the batch with the first item, a separator before others */
+
+static ngx_int_t
+ngx_gravitee_get_item(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_message_t *msg)
+{
+    ngx_int_t            rc;
+    ngx_gravitee_out_t  *out;
+
+    out = &ctx->out;
+
+    switch (ctx->format) {
+
+    case NGX_GRAVITEE_GET_JSON:
+        rc = (ctx->nitems == 0) ? ngx_gravitee_out_lit(out, "{\"items\":[")
+                                : ngx_gravitee_out_lit(out, ",");
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_gravitee_json_message(ctx, out, msg, 0);
+
+    case NGX_GRAVITEE_GET_XML:
+        if ((ctx->nitems == 0
+             && ngx_gravitee_out_lit(out, "<response><items>") != NGX_OK)
+            || ngx_gravitee_out_lit(out, "<item>") != NGX_OK
+            || ngx_gravitee_xml_message(ctx, out, msg, 0) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_gravitee_out_lit(out, "</item>");
+
+    default: /* NGX_GRAVITEE_GET_TEXT */
+        if ((ctx->nitems == 0
+             && ngx_gravitee_out_lit(out, "items\n") != NGX_OK)
+            || (ctx->nitems && ngx_gravitee_out_lit(out, "\n") != NGX_OK)
+            || ngx_gravitee_out_lit(out, "item\n") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_gravitee_text_message(ctx, out, msg, 0);
+    }
 }
 
 
 static ngx_int_t
 ngx_gravitee_json_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
 {
-    ngx_uint_t                i;
-    ngx_gravitee_message_t  **item;
-
-    item = ctx->items.elts;
-
-    if (ngx_gravitee_out_lit(out, "{\"items\":[") != NGX_OK) {
+    if (ctx->nitems == 0
+        && ngx_gravitee_out_lit(out, "{\"items\":[") != NGX_OK)
+    {
         return NGX_ERROR;
-    }
-
-    for (i = 0; i < ctx->items.nelts; i++) {
-        if ((i && ngx_gravitee_out_lit(out, ",") != NGX_OK)
-            || ngx_gravitee_json_message(ctx, out, item[i], 0) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
     }
 
     if (ngx_gravitee_out_lit(out, "]") != NGX_OK) {
@@ -1199,22 +1239,10 @@ ngx_gravitee_json_message(ngx_gravitee_get_ctx_t *ctx,
 static ngx_int_t
 ngx_gravitee_xml_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
 {
-    ngx_uint_t                i;
-    ngx_gravitee_message_t  **item;
-
-    item = ctx->items.elts;
-
-    if (ngx_gravitee_out_lit(out, "<response><items>") != NGX_OK) {
+    if (ctx->nitems == 0
+        && ngx_gravitee_out_lit(out, "<response><items>") != NGX_OK)
+    {
         return NGX_ERROR;
-    }
-
-    for (i = 0; i < ctx->items.nelts; i++) {
-        if (ngx_gravitee_out_lit(out, "<item>") != NGX_OK
-            || ngx_gravitee_xml_message(ctx, out, item[i], 0) != NGX_OK
-            || ngx_gravitee_out_lit(out, "</item>") != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
     }
 
     if (ngx_gravitee_out_lit(out, "</items>") != NGX_OK) {
@@ -1302,22 +1330,8 @@ ngx_gravitee_xml_message(ngx_gravitee_get_ctx_t *ctx,
 static ngx_int_t
 ngx_gravitee_text_batch(ngx_gravitee_get_ctx_t *ctx, ngx_gravitee_out_t *out)
 {
-    ngx_uint_t                i;
-    ngx_gravitee_message_t  **item;
-
-    item = ctx->items.elts;
-
-    if (ngx_gravitee_out_lit(out, "items\n") != NGX_OK) {
+    if (ctx->nitems == 0 && ngx_gravitee_out_lit(out, "items\n") != NGX_OK) {
         return NGX_ERROR;
-    }
-
-    for (i = 0; i < ctx->items.nelts; i++) {
-        if ((i && ngx_gravitee_out_lit(out, "\n") != NGX_OK)
-            || ngx_gravitee_out_lit(out, "item\n") != NGX_OK
-            || ngx_gravitee_text_message(ctx, out, item[i], 0) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
     }
 
     if (ctx->error
@@ -1510,6 +1524,17 @@ ngx_gravitee_get_name(ngx_gravitee_out_t *out, ngx_str_t *name,
 }
 
 
+static void
+ngx_gravitee_out_init(ngx_gravitee_out_t *out, ngx_pool_t *pool)
+{
+    out->pool = pool;
+    out->first = NULL;
+    out->last = &out->first;
+    out->buf = NULL;
+    out->size = NGX_GRAVITEE_OUT_MIN;
+}
+
+
 static u_char *
 ngx_gravitee_out_reserve(ngx_gravitee_out_t *out, size_t n)
 {
@@ -1522,10 +1547,12 @@ ngx_gravitee_out_reserve(ngx_gravitee_out_t *out, size_t n)
         return b->last;
     }
 
-    b = ngx_create_temp_buf(out->pool, ngx_max(n, 4096));
+    b = ngx_create_temp_buf(out->pool, ngx_max(n, out->size));
     if (b == NULL) {
         return NULL;
     }
+
+    out->size = ngx_min(out->size * 2, NGX_GRAVITEE_OUT_MAX);
 
     cl = ngx_alloc_chain_link(out->pool);
     if (cl == NULL) {
