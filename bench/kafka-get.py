@@ -14,7 +14,8 @@ page_sum_ms is the time spent waiting for and reading the pages; the rest
 of elapsed_s is this client's own work between them.
 
 Items are counted by their '{"id":' (the JSON content of the benchmark's
-records has no such string); the next cursor is the last "nextCursor".
+records has no such string); the next cursor is the last "nextCursor",
+looked for from the end of the page.
 unique and repeated count the items' ids (topic@partition#offset): paging
 is exact when unique is RECORDS and repeated 0.
 """
@@ -68,9 +69,9 @@ def main():
         if n == 0:
             empty += 1
         got += n
-        m = None
-        for m in CURSOR.finditer(body):
-            pass
+        # the cursor is at the end: found from there, not by a scan of the
+        # whole page (1.4 ms for 10,000 items, a quarter of a page's time)
+        m = CURSOR.match(body, max(body.rfind(b'"nextCursor":"'), 0))
         if m:
             cursor = m.group(1).decode()
     el = time.monotonic() - t0

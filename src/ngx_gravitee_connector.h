@@ -122,6 +122,12 @@ typedef struct {
     /* the entrypoint never reads sub->position (a WebSocket's frames
        carry none): an endpoint may leave it empty rather than make it */
     ngx_uint_t    no_position;
+    /*
+     * the entrypoint reads the position after the last message it takes
+     * only (an HTTP GET's nextCursor), from position() when sub->position
+     * was left empty: an endpoint with position() may leave it so
+     */
+    ngx_uint_t    position_at_end;
 } ngx_gravitee_sub_handler_t;
 
 
@@ -137,6 +143,12 @@ typedef struct {
  * Kafka (a position names every partition).
  */
 
+/* the parts of a message a subscriber does not read (sub->skips) */
+#define NGX_GRAVITEE_SKIP_ID        0x01
+#define NGX_GRAVITEE_SKIP_HEADERS   0x02
+#define NGX_GRAVITEE_SKIP_METADATA  0x04     /* and the timestamp */
+#define NGX_GRAVITEE_SKIP_ALL       0x07     /* reads the content only */
+
 struct ngx_gravitee_sub_s {
     ngx_gravitee_sub_handler_t *handler;
     void                       *data;        /* the entrypoint's client */
@@ -151,12 +163,11 @@ struct ngx_gravitee_sub_s {
     void                       *binding;     /* the endpoint's, from bind() */
 
     /*
-     * the entrypoint reads the content of a message (and sub->position)
-     * only, not its id, headers, metadata or timestamp (WebSocket, SSE
-     * without comments): an endpoint whose every client says so may leave
-     * them out of the messages it makes
+     * what of a message the entrypoint does not read (NGX_GRAVITEE_SKIP_):
+     * an endpoint whose every client skips a part may leave it out of the
+     * messages it makes; 0, the default, reads everything
      */
-    unsigned                    content_only:1;
+    ngx_uint_t                  skips;
 
     /* owned by the endpoint while subscribed */
     void                       *endpoint_data;

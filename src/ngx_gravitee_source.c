@@ -161,28 +161,28 @@ ngx_gravitee_source_stop_handler(ngx_event_t *ev)
 
 
 /*
- * An endpoint may leave a message's id, headers and metadata out when no
+ * An endpoint may leave a message's id, headers or metadata out when no
  * subscriber reads them: asked once per batch, not per message.
  */
 
 ngx_uint_t
-ngx_gravitee_source_content_only(ngx_gravitee_source_t *src)
+ngx_gravitee_source_skips(ngx_gravitee_source_t *src)
 {
+    ngx_uint_t           skips;
     ngx_queue_t         *q;
     ngx_gravitee_sub_t  *sub;
 
+    skips = NGX_GRAVITEE_SKIP_ALL;
+
     for (q = ngx_queue_head(&src->subs);
-         q != ngx_queue_sentinel(&src->subs);
+         q != ngx_queue_sentinel(&src->subs) && skips;
          q = ngx_queue_next(q))
     {
         sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
-
-        if (!sub->content_only) {
-            return 0;
-        }
+        skips &= sub->skips;
     }
 
-    return 1;
+    return skips;
 }
 
 

@@ -94,8 +94,8 @@ ngx_int_t ngx_gravitee_source_subscribe(ngx_gravitee_source_t *src,
 void ngx_gravitee_source_unsubscribe(ngx_gravitee_source_t *src,
     ngx_gravitee_sub_t *sub);
 
-/* whether every subscriber reads content only (sub->content_only) */
-ngx_uint_t ngx_gravitee_source_content_only(ngx_gravitee_source_t *src);
+/* what every subscriber skips of a message (sub->skips, all of them) */
+ngx_uint_t ngx_gravitee_source_skips(ngx_gravitee_source_t *src);
 
 /* to every subscriber that accepts it: sub->position is msg->position */
 void ngx_gravitee_source_fanout(ngx_gravitee_source_t *src,

@@ -130,6 +130,24 @@ $props
 $props
         }
 
+        location /plain-meta {
+            message_proxy_entrypoint http-get messages_limit_count=1
+                                     messages_limit_duration=3s
+                                     metadata_in_payload=on;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=plain encode_message_id=off;
+$props
+        }
+
+        location /plain-headers {
+            message_proxy_entrypoint http-get messages_limit_count=1
+                                     messages_limit_duration=3s
+                                     headers_in_payload=on;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=plain encode_message_id=off;
+$props
+        }
+
         location /dyn {
             message_proxy_entrypoint http-post;
             message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
@@ -483,6 +501,64 @@ sub worker_broker_connections {
         or diag($sse->{buf});
     close $ws;
     close $sse->{sock};
+}
+
+# each HTTP GET gets what it asks for, the id always, whoever else reads the
+# same stream: from the live stream, and from a reader catching it up
+
+{
+    my ($ws, $wh) = ws_open('/plain-comments');
+    like($wh, qr{^HTTP/1.1 101}, 'parts: WebSocket handshake');
+    my $gm = tcp_connect($port);
+    print $gm "GET /plain-meta HTTP/1.0\r\nHost: localhost\r\n"
+              . "Accept: application/json\r\n\r\n";
+    my $gh = tcp_connect($port);
+    print $gh "GET /plain-headers HTTP/1.0\r\nHost: localhost\r\n"
+              . "Accept: application/json\r\n\r\n";
+    sleep 0.5;
+    kcat_produce($k, 'plain', [{ value => 'p6', key => 'k6', partition => 2,
+                                 headers => ['X-Note' => 'n6'] }]);
+    my $f = ws_read_frame($ws, 3 * $slow);
+    is($f && $f->{payload}, 'p6', 'parts: the WebSocket client gets the content');
+    close $ws;
+
+    my (undef, $body) = split /\r\n\r\n/, read_until($gm, undef, 4 * $slow), 2;
+    my $item = (eval { decode_json($body // '') } // {})->{items}[0] // {};
+    is($item->{id}, 'plain@2#3', 'parts: the id, with metadata only')
+        or diag($body);
+    is_deeply([$item->{content}, $item->{metadata}{key},
+               $item->{metadata}{offset}, exists $item->{headers}],
+              ['p6', 'k6', '3', ''],
+              'parts: content and metadata, no headers');
+
+    (undef, $body) = split /\r\n\r\n/, read_until($gh, undef, 4 * $slow), 2;
+    $item = (eval { decode_json($body // '') } // {})->{items}[0] // {};
+    is($item->{id}, 'plain@2#3', 'parts: the id, with headers only')
+        or diag($body);
+    is_deeply([$item->{content}, $item->{headers},
+               exists $item->{metadata}],
+              ['p6', { 'X-Note' => ['n6'] }, ''],
+              'parts: content and headers, no metadata');
+
+    # the same record again, from a reader: after p5 of the test above
+    my $cursor = 'plain%400%230%2C1%230%2C2%232';
+    (undef, $body) = get_json("/plain-meta?cursor=$cursor");
+    $item = (eval { decode_json($body // '') } // {})->{items}[0] // {};
+    is_deeply([$item->{id}, $item->{content}, $item->{metadata}{key},
+               exists $item->{headers}],
+              ['plain@2#3', 'p6', 'k6', ''],
+              'parts: a reader gives the id and metadata asked for')
+        or diag($body);
+    like($body, qr/"nextCursor":"plain\@0#0,1#0,2#3"/,
+         'parts: the cursor after it')
+        or diag($body);
+
+    (undef, $body) = get_json("/plain-headers?cursor=$cursor");
+    $item = (eval { decode_json($body // '') } // {})->{items}[0] // {};
+    is_deeply([$item->{id}, $item->{headers}, exists $item->{metadata}],
+              ['plain@2#3', { 'X-Note' => ['n6'] }, ''],
+              'parts: a reader gives the id and headers asked for')
+        or diag($body);
 }
 
 # --- WebSocket ?cursor= -----------------------------------------------------

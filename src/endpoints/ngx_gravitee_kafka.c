@@ -380,12 +380,15 @@ static ngx_int_t ngx_gravitee_kafka_index(ngx_gravitee_kafka_parts_t *parts,
     rd_kafka_message_t *rkm, ngx_uint_t *index);
 static ngx_gravitee_message_t *ngx_gravitee_kafka_message(
     ngx_gravitee_kafka_handle_t *h, ngx_gravitee_kafka_conf_t *kcf,
-    rd_kafka_message_t *rkm, ngx_str_t *position, ngx_uint_t bare,
+    rd_kafka_message_t *rkm, ngx_str_t *position, ngx_uint_t skips,
     ngx_log_t *log);
-static ngx_int_t ngx_gravitee_kafka_details(ngx_gravitee_kafka_conf_t *kcf,
+static void ngx_gravitee_kafka_id(ngx_gravitee_kafka_conf_t *kcf,
     rd_kafka_message_t *rkm, ngx_gravitee_message_init_t *init,
-    ngx_gravitee_kafka_details_t *d, ngx_log_t *log);
-static ngx_uint_t ngx_gravitee_kafka_reader_bare(
+    ngx_gravitee_kafka_details_t *d, ngx_uint_t skips);
+static ngx_int_t ngx_gravitee_kafka_headers(rd_kafka_message_t *rkm,
+    ngx_gravitee_message_init_t *init, ngx_gravitee_kafka_details_t *d,
+    ngx_log_t *log);
+static ngx_uint_t ngx_gravitee_kafka_reader_skips(
     ngx_gravitee_kafka_reader_t *rd);
 static void ngx_gravitee_kafka_release(void *data);
 static void ngx_gravitee_kafka_record_error(ngx_gravitee_kafka_source_t *ks,
@@ -2263,12 +2266,12 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
 {
     size_t                        i;
     ngx_str_t                     position;
-    ngx_uint_t                    idx, bare;
+    ngx_uint_t                    idx, skips;
     ngx_gravitee_message_t       *msg;
     ngx_gravitee_kafka_source_t  *ks;
 
     ks = h->owner;
-    bare = ngx_gravitee_source_content_only(&ks->source);
+    skips = ngx_gravitee_source_skips(&ks->source);
 
     for (i = 0; i < n; i++) {
 
@@ -2295,7 +2298,7 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
         }
 
         msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &position,
-                                         bare, ks->source.log);
+                                         skips, ks->source.log);
         if (msg == NULL) {
             rd_kafka_message_destroy(rkm[i]);
             continue;
@@ -2340,15 +2343,15 @@ ngx_gravitee_kafka_index(ngx_gravitee_kafka_parts_t *parts,
  * content (not copied: the message holds the record until its last
  * client is done), the record headers are headers, and the metadata are
  * key, topic, partition and offset; sourceTimestamp is the record's.  The
- * id is base64 of "topic@partition#offset".  A "bare" message, for
- * clients that read the content only, has no id, headers or metadata:
- * librdkafka allocates to tell that a record has no headers.
+ * id is base64 of "topic@partition#offset".  What no client reads
+ * ("skips") is left out: librdkafka allocates even to tell that a record
+ * has no headers.
  */
 
 static ngx_gravitee_message_t *
 ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
     ngx_gravitee_kafka_conf_t *kcf, rd_kafka_message_t *rkm,
-    ngx_str_t *position, ngx_uint_t bare, ngx_log_t *log)
+    ngx_str_t *position, ngx_uint_t skips, ngx_log_t *log)
 {
     int64_t                        ts;
     ngx_gravitee_message_t        *msg;
@@ -2367,9 +2370,14 @@ ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
 
     details.headers = NULL;
 
-    if (!bare
-        && ngx_gravitee_kafka_details(kcf, rkm, &init, &details, log)
-           != NGX_OK)
+    if ((skips & (NGX_GRAVITEE_SKIP_ID|NGX_GRAVITEE_SKIP_METADATA))
+        != (NGX_GRAVITEE_SKIP_ID|NGX_GRAVITEE_SKIP_METADATA))
+    {
+        ngx_gravitee_kafka_id(kcf, rkm, &init, &details, skips);
+    }
+
+    if (!(skips & NGX_GRAVITEE_SKIP_HEADERS)
+        && ngx_gravitee_kafka_headers(rkm, &init, &details, log) != NGX_OK)
     {
         return NULL;
     }
@@ -2394,19 +2402,17 @@ ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
 }
 
 
-/* the id, metadata and headers of a record, made in "d" */
+/* the id and metadata of a record, made in "d", as far as they are read */
 
-static ngx_int_t
-ngx_gravitee_kafka_details(ngx_gravitee_kafka_conf_t *kcf,
+static void
+ngx_gravitee_kafka_id(ngx_gravitee_kafka_conf_t *kcf,
     rd_kafka_message_t *rkm, ngx_gravitee_message_init_t *init,
-    ngx_gravitee_kafka_details_t *d, ngx_log_t *log)
+    ngx_gravitee_kafka_details_t *d, ngx_uint_t skips)
 {
     u_char               *p, *part, *off;
-    size_t                nh, i, size, name_len;
+    size_t                i, name_len;
     ngx_str_t             raw;
-    const void           *value;
     const char           *name;
-    rd_kafka_headers_t   *hdrs;
     ngx_gravitee_pair_t  *meta;
 
     name = rd_kafka_topic_name(rkm->rkt);
@@ -2428,12 +2434,19 @@ ngx_gravitee_kafka_details(ngx_gravitee_kafka_conf_t *kcf,
     raw.data = d->id;
     raw.len = p - d->id;
 
-    if (kcf->encode_message_id) {
+    if (skips & NGX_GRAVITEE_SKIP_ID) {
+        /* the metadata only */
+
+    } else if (kcf->encode_message_id) {
         init->id.data = d->b64;
         ngx_encode_base64(&init->id, &raw);
 
     } else {
         init->id = raw;
+    }
+
+    if (skips & NGX_GRAVITEE_SKIP_METADATA) {
+        return;
     }
 
     /* metadata: key (when there is one), topic, partition, offset */
@@ -2465,6 +2478,20 @@ ngx_gravitee_kafka_details(ngx_gravitee_kafka_conf_t *kcf,
 
     init->metadata = meta;
     init->nmetadata = i;
+}
+
+
+/* the headers of a record, in d->headers (freed by the caller) */
+
+static ngx_int_t
+ngx_gravitee_kafka_headers(rd_kafka_message_t *rkm,
+    ngx_gravitee_message_init_t *init, ngx_gravitee_kafka_details_t *d,
+    ngx_log_t *log)
+{
+    size_t               nh, i, size;
+    const void          *value;
+    const char          *name;
+    rd_kafka_headers_t  *hdrs;
 
     if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return NGX_OK;
@@ -2497,26 +2524,26 @@ ngx_gravitee_kafka_details(ngx_gravitee_kafka_conf_t *kcf,
 }
 
 
-/* bare messages when every client the reader has reads content only */
+/* what every client the reader has skips of a message */
 
 static ngx_uint_t
-ngx_gravitee_kafka_reader_bare(ngx_gravitee_kafka_reader_t *rd)
+ngx_gravitee_kafka_reader_skips(ngx_gravitee_kafka_reader_t *rd)
 {
+    ngx_uint_t                 skips;
     ngx_queue_t               *q;
     ngx_gravitee_kafka_sub_t  *ksub;
 
+    skips = NGX_GRAVITEE_SKIP_ALL;
+
     for (q = ngx_queue_head(&rd->subs);
-         q != ngx_queue_sentinel(&rd->subs);
+         q != ngx_queue_sentinel(&rd->subs) && skips;
          q = ngx_queue_next(q))
     {
         ksub = ngx_queue_data(q, ngx_gravitee_kafka_sub_t, queue);
-
-        if (!ksub->sub->content_only) {
-            return 0;
-        }
+        skips &= ksub->sub->skips;
     }
 
-    return 1;
+    return skips;
 }
 
 
@@ -2708,7 +2735,7 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
     size_t                         i, size;
     int64_t                        o;
     ngx_str_t                      none;
-    ngx_uint_t                     idx, bare;
+    ngx_uint_t                     idx, skips;
     ngx_queue_t                   *q, *next;
     ngx_gravitee_sub_t            *sub;
     ngx_gravitee_message_t        *msg;
@@ -2718,7 +2745,7 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
 
     rd = h->owner;
     ks = rd->source;
-    bare = ngx_gravitee_kafka_reader_bare(rd);
+    skips = ngx_gravitee_kafka_reader_skips(rd);
 
     ngx_str_null(&none);
 
@@ -2776,7 +2803,7 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
 
         rd->next[idx] = o + 1;
 
-        msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &none, bare,
+        msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &none, skips,
                                          ks->source.log);
         if (msg == NULL) {
             rd_kafka_message_destroy(rkm[i]);
@@ -2797,7 +2824,8 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
             ksub->next[idx] = o + 1;
             sub = ksub->sub;
 
-            if (sub->handler->no_position) {
+            if (sub->handler->no_position || sub->handler->position_at_end) {
+                /* none, or asked of position() once, at the end */
                 ngx_str_null(&sub->position);
 
             } else if (ngx_memcmp(ksub->next, rd->next,

@@ -235,7 +235,8 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_get_sub_handler = {
     ngx_gravitee_get_end,
     ngx_gravitee_get_state,
     ngx_gravitee_get_room,
-    0
+    0,
+    1                                 /* nextCursor only: position_at_end */
 };
 
 
@@ -377,6 +378,14 @@ ngx_gravitee_get_handler(ngx_http_request_t *r,
     ctx->sub.handler = &ngx_gravitee_get_sub_handler;
     ctx->sub.data = ctx;
     ctx->sub.log = r->connection->log;
+
+    if (!ctx->conf->headers_in_payload) {
+        ctx->sub.skips |= NGX_GRAVITEE_SKIP_HEADERS;
+    }
+
+    if (!ctx->conf->metadata_in_payload) {
+        ctx->sub.skips |= NGX_GRAVITEE_SKIP_METADATA;
+    }
 
     rc = ngx_gravitee_bind(r, glcf, NGX_GRAVITEE_BIND_SUBSCRIBE,
                            &ctx->sub.binding, &error);

@@ -141,7 +141,7 @@ static void ngx_gravitee_sse_keep_finish(ngx_gravitee_sse_ctx_t *ctx,
     const char *reason);
 static void ngx_gravitee_sse_keep_cleanup(void *data);
 
-static ngx_uint_t ngx_gravitee_sse_content_only(ngx_gravitee_sse_conf_t *conf);
+static ngx_uint_t ngx_gravitee_sse_skips(ngx_gravitee_sse_conf_t *conf);
 static ngx_gravitee_message_t *ngx_gravitee_sse_encode(
     ngx_gravitee_sse_conf_t *conf, ngx_gravitee_message_t *msg,
     ngx_str_t *position, ngx_log_t *log, ngx_str_t *event, ngx_str_t *chunk);
@@ -215,6 +215,7 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_sse_stream_sub = {
     ngx_gravitee_sse_stream_end,
     NULL,
     ngx_gravitee_stream_room,
+    0,
     0
 };
 
@@ -224,6 +225,7 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_sse_keep_sub = {
     ngx_gravitee_sse_keep_end,
     NULL,
     NULL,
+    0,
     0
 };
 
@@ -494,7 +496,7 @@ ngx_gravitee_sse_started(ngx_gravitee_stream_t *s)
         return;
     }
 
-    s->sub.content_only = ngx_gravitee_sse_content_only(st->conf);
+    s->sub.skips = ngx_gravitee_sse_skips(st->conf);
 
     rc = ngx_gravitee_stream_subscribe(s, &ngx_gravitee_sse_stream_sub);
 
@@ -756,7 +758,7 @@ ngx_gravitee_sse_keep_start(ngx_http_request_t *r,
     ctx->sub.data = ctx;
     ctx->sub.log = r->connection->log;
     ctx->sub.resume = *last_id;
-    ctx->sub.content_only = ngx_gravitee_sse_content_only(conf);
+    ctx->sub.skips = ngx_gravitee_sse_skips(conf);
 
     rc = ngx_gravitee_bind(r, glcf, NGX_GRAVITEE_BIND_SUBSCRIBE,
                            &ctx->sub.binding, &error);
@@ -1275,12 +1277,24 @@ ngx_gravitee_sse_keep_cleanup(void *data)
  * event early or forge another one.
  */
 
-/* an event without comments is its id: (the position) and its data only */
+/* an event is its id: (the position), its data and the comments asked for */
 
 static ngx_uint_t
-ngx_gravitee_sse_content_only(ngx_gravitee_sse_conf_t *conf)
+ngx_gravitee_sse_skips(ngx_gravitee_sse_conf_t *conf)
 {
-    return !conf->metadata_as_comment && !conf->headers_as_comment;
+    ngx_uint_t  skips;
+
+    skips = NGX_GRAVITEE_SKIP_ID;
+
+    if (!conf->metadata_as_comment) {
+        skips |= NGX_GRAVITEE_SKIP_METADATA;
+    }
+
+    if (!conf->headers_as_comment) {
+        skips |= NGX_GRAVITEE_SKIP_HEADERS;
+    }
+
+    return skips;
 }
 
 

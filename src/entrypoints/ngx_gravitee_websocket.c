@@ -266,7 +266,8 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_ws_sub_handler = {
     ngx_gravitee_ws_end,
     NULL,
     ngx_gravitee_stream_room,
-    1                                      /* frames carry no position */
+    1,                                     /* frames carry no position */
+    0
 };
 
 
@@ -772,7 +773,7 @@ ngx_gravitee_ws_started(ngx_gravitee_stream_t *s)
     ctx->next_ping = ngx_current_msec + ctx->conf->ping_interval;
 
     /* a frame is the message's content, nothing else of it */
-    s->sub.content_only = 1;
+    s->sub.skips = NGX_GRAVITEE_SKIP_ALL;
 
     rc = ctx->conf->subscriber
          ? ngx_gravitee_stream_subscribe(s, &ngx_gravitee_ws_sub_handler)
