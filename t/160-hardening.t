@@ -119,7 +119,7 @@ sub ws_connect {
     SKIP: {
         # valgrind's own shadow memory grows with whatever the worker does
         skip 'RSS is valgrind\'s under valgrind', 1
-            if $ENV{GRAVITEE_UNDER_VALGRIND};
+            if under_valgrind();
         cmp_ok($after - $before, '<', 2048,
                'ping flood: the worker grows by less than 2 MB');
     }

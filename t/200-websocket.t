@@ -606,7 +606,7 @@ $::HS
 --- response_body_like eval
 my $close = ::close_frame(1001, "Idle timeout");
 # under valgrind a late timer may let the idle timeout come first
-my $pings = $ENV{GRAVITEE_UNDER_VALGRIND} ? 1 : 2;
+my $pings = GraviteeTest::native_or_valgrind(2, 1);
 qr/\A(?:\x89\x00){$pings,3}\Q$close\E\z/
 --- error_log
 websocket client sent nothing for

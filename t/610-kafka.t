@@ -21,8 +21,8 @@ my %where = $ENV{TEST_NGINX_SERVROOT}
 
 # a worker under valgrind is many times slower: the waits, not the checks,
 # grow with it
-my $slow = $ENV{GRAVITEE_UNDER_VALGRIND} ? 4 : 1;
-my $cpu_slow = $ENV{GRAVITEE_UNDER_VALGRIND} ? 20 : 1;
+my $slow = native_or_valgrind(1, 4);
+my $cpu_slow = native_or_valgrind(1, 20);
 
 my $k = start_kafka(brokers => 1);
 create_topic($k, 'orders', 3);

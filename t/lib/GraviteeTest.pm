@@ -93,9 +93,19 @@ our @EXPORT = qw(start_nginx stop_nginx reload_nginx error_log_text
                  nginx_check_config use_startup_error_log tcp_connect
                  read_until ws_frame ws_read_frame gen_self_signed_cert
                  free_port browser_text http_exchange ws_handshake
-                 sse_connect);
+                 sse_connect under_valgrind native_or_valgrind);
 
 my %Started;    # pid => $ngx, stopped in END
+
+# Under t/valgrind.sh (GRAVITEE_UNDER_VALGRIND) the worker is many times
+# slower: what a test waits for may grow, and a bound on time may loosen,
+# there only.  What the test checks stays the same.
+sub under_valgrind { return $ENV{GRAVITEE_UNDER_VALGRIND} ? 1 : 0 }
+
+sub native_or_valgrind {
+    my ($native, $valgrind) = @_;
+    return under_valgrind() ? $valgrind : $native;
+}
 
 sub _nginx_binary {
     return $ENV{TEST_NGINX_BINARY} || 'nginx';
