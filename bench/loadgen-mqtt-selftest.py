@@ -13,26 +13,19 @@ bytes dribbled one by one. Then the same against a server that refuses the
 subscription (SUBACK 0x80): the subscriber must count as failed. Loopback
 only, bounded in time.
 """
-import base64
-import hashlib
-import socket
+import os
 import struct
 import subprocess
 import sys
-import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from selftest_ws import (LoopbackServer, accept_key, frame,  # noqa: E402
+                         header_values, read_headers)
+from selftest_ws import read_client_frame as _read_frame  # noqa: E402
+
 LOADGEN = sys.argv[1] if len(sys.argv) > 1 else "./loadgen"
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 errors = []
-
-
-def frame(op, payload, fin=True):
-    b0 = (0x80 if fin else 0) | op
-    n = len(payload)
-    if n < 126:
-        return struct.pack("!BB", b0, n) + payload
-    return struct.pack("!BBH", b0, 126, n) + payload
 
 
 def varint(n):
@@ -53,45 +46,17 @@ def publish(topic, payload, qos=0, pid=7):
     return bytes([0x30 | (qos << 1)]) + varint(len(body)) + body
 
 
-def read_headers(c):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        d = c.recv(4096)
-        if not d:
-            raise EOFError
-        data += d
-    return data.decode()
-
-
 def read_client_frame(c, buf):
-    while True:
-        if len(buf) >= 2:
-            n = buf[1] & 0x7F
-            off = 2
-            if n == 126:
-                n, off = struct.unpack("!H", buf[2:4])[0], 4
-            if not buf[1] & 0x80:
-                errors.append("client frame not masked")
-            if len(buf) >= off + 4 + n:
-                m = buf[off:off + 4]
-                p = bytes(x ^ m[i % 4] for i, x in enumerate(buf[off + 4:off + 4 + n]))
-                return buf[0] & 0x0F, p, buf[off + 4 + n:]
-        d = c.recv(4096)
-        if not d:
-            raise EOFError
-        buf += d
+    return _read_frame(c, buf, errors)
 
 
 def serve(c, refuse):
     req = read_headers(c)
-    lines = req.split("\r\n")
-    key = [l.split(":", 1)[1].strip() for l in lines
-           if l.lower().startswith("sec-websocket-key:")][0]
-    proto = [l.split(":", 1)[1].strip() for l in lines
-             if l.lower().startswith("sec-websocket-protocol:")]
+    key = header_values(req, "sec-websocket-key")[0]
+    proto = header_values(req, "sec-websocket-protocol")
     if proto != ["mqtt"]:
         errors.append("subprotocol: %r" % proto)
-    acc = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+    acc = accept_key(key)
     c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                "Connection: Upgrade\r\nSec-WebSocket-Protocol: mqtt\r\n"
                "Sec-WebSocket-Accept: %s\r\n\r\n" % acc).encode())
@@ -129,41 +94,14 @@ def serve(c, refuse):
 
 
 def run(refuse):
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    srv.settimeout(10)
-    port = srv.getsockname()[1]
-
-    def one(c):
-        try:
-            serve(c, refuse)
-        except Exception as e:  # noqa: BLE001
-            errors.append("server: %r" % (e,))
-
-    def accept_loop():
-        ths = []
-        try:
-            for _ in range(2):
-                c, _a = srv.accept()
-                c.settimeout(10)
-                t = threading.Thread(target=one, args=(c,), daemon=True)
-                t.start()
-                ths.append(t)
-        except Exception as e:  # noqa: BLE001
-            errors.append("accept: %r" % (e,))
-        for t in ths:
-            t.join(10)
-
-    th = threading.Thread(target=accept_loop, daemon=True)
-    th.start()
+    server = LoopbackServer(lambda c: serve(c, refuse), errors,
+                            "refuse" if refuse else "ok")
+    port = server.port
     cmd = [LOADGEN, "--mode", "mqtt-ws", "--url", "ws://127.0.0.1:%d/mqtt" % port,
            "-n", "2", "--expect", "5", "--latency", "--idle", "--duration", "1.2",
            "--quiet"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-    th.join(10)
-    srv.close()
+    server.join()
     summ = [l for l in res.stdout.splitlines() if l.startswith("summary ")]
     kv = dict(x.split("=", 1) for x in summ[0].split()[1:]) if summ else {}
     if refuse:

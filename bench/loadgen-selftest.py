@@ -8,8 +8,7 @@ dribbled one by one; SSE chunked with comments, CR/LF/CRLF, multi-line data,
 and HTTP/1.0 close-delimited) and checks the pongs and close echo it gets.
 Loopback only, bounded in time.
 """
-import base64
-import hashlib
+import os
 import socket
 import struct
 import subprocess
@@ -17,62 +16,22 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from selftest_ws import (LoopbackServer, accept_key, frame,  # noqa: E402
+                         header_values, read_headers)
+from selftest_ws import read_client_frame as _read_frame  # noqa: E402
+
 LOADGEN = sys.argv[1] if len(sys.argv) > 1 else "./loadgen"
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 errors = []
 
 
-def frame(op, payload, fin=True, mask=None):
-    b0 = (0x80 if fin else 0) | op
-    n = len(payload)
-    if n < 126:
-        hdr = struct.pack("!BB", b0, (0x80 if mask else 0) | n)
-    elif n < 65536:
-        hdr = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, n)
-    else:
-        hdr = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, n)
-    if mask:
-        payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
-        return hdr + mask + payload
-    return hdr + payload
-
-
-def read_headers(c):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        d = c.recv(4096)
-        if not d:
-            raise EOFError
-        data += d
-    return data.decode()
-
-
 def read_client_frame(c, buf):
-    while True:
-        if len(buf) >= 2:
-            n = buf[1] & 0x7F
-            off = 2
-            if n == 126:
-                n, off = struct.unpack("!H", buf[2:4])[0], 4
-            elif n == 127:
-                n, off = struct.unpack("!Q", buf[2:10])[0], 10
-            if not buf[1] & 0x80:
-                errors.append("client frame not masked")
-            if len(buf) >= off + 4 + n:
-                m = buf[off:off + 4]
-                p = bytes(x ^ m[i % 4] for i, x in enumerate(buf[off + 4:off + 4 + n]))
-                return buf[0] & 0x0F, p, buf[off + 4 + n:]
-        d = c.recv(4096)
-        if not d:
-            raise EOFError
-        buf += d
+    return _read_frame(c, buf, errors)
 
 
 def serve_ws(c):
     req = read_headers(c)
-    key = [l.split(":", 1)[1].strip() for l in req.split("\r\n")
-           if l.lower().startswith("sec-websocket-key:")][0]
-    acc = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+    acc = accept_key(header_values(req, "sec-websocket-key")[0])
     t = time.time_ns()
     out = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
            "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n" % acc).encode()
@@ -141,13 +100,6 @@ def serve_sse(c, chunked):
 
 
 def run(kind):
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    srv.settimeout(10)
-    port = srv.getsockname()[1]
-
     def serve(c):
         try:
             if kind == "ws":
@@ -157,25 +109,9 @@ def run(kind):
         except (ConnectionResetError, BrokenPipeError):
             if kind == "ws":   # loadgen resets only after everything is done
                 errors.append("ws server: connection reset")
-        except Exception as e:  # noqa: BLE001
-            errors.append("%s server: %r" % (kind, e))
 
-    def accept_loop():
-        ths = []
-        try:
-            for _ in range(2):
-                c, _a = srv.accept()
-                c.settimeout(10)
-                t = threading.Thread(target=serve, args=(c,), daemon=True)
-                t.start()
-                ths.append(t)
-        except Exception as e:  # noqa: BLE001
-            errors.append("%s accept: %r" % (kind, e))
-        for t in ths:
-            t.join(10)
-
-    th = threading.Thread(target=accept_loop, daemon=True)
-    th.start()
+    server = LoopbackServer(serve, errors, kind)
+    port = server.port
     mode = "ws" if kind == "ws" else "sse"
     scheme = "ws" if mode == "ws" else "http"
     cmd = [LOADGEN, "--mode", mode, "--url", "%s://127.0.0.1:%d/x" % (scheme, port),
@@ -184,8 +120,7 @@ def run(kind):
         cmd.append("--http10")
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
     out = res.stdout
-    th.join(10)
-    srv.close()
+    server.join()
     summ = [l for l in out.splitlines() if l.startswith("summary ")]
     kv = dict(x.split("=", 1) for x in summ[0].split()[1:]) if summ else {}
     want = {"connected": "2", "failed": "0", "min": "5", "max": "5", "lost": "0",
