@@ -128,6 +128,13 @@ typedef struct {
      * was left empty: an endpoint with position() may leave it so
      */
     ngx_uint_t    position_at_end;
+    /*
+     * the entrypoint takes no reference to a message that is not an
+     * endpoint failure (an HTTP GET writes an item during the call): an
+     * endpoint whose every client of a message borrows may lend it, made
+     * for the calls only, without allocating it or copying its parts
+     */
+    ngx_uint_t    borrows;
 } ngx_gravitee_sub_handler_t;
 
 

@@ -186,6 +186,27 @@ ngx_gravitee_source_skips(ngx_gravitee_source_t *src)
 }
 
 
+ngx_uint_t
+ngx_gravitee_source_borrows(ngx_gravitee_source_t *src)
+{
+    ngx_queue_t         *q;
+    ngx_gravitee_sub_t  *sub;
+
+    for (q = ngx_queue_head(&src->subs);
+         q != ngx_queue_sentinel(&src->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_gravitee_sub_t, queue);
+
+        if (!sub->handler->borrows) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /* handlers do not unsubscribe from inside the call: the list holds */
 
 void

@@ -96,6 +96,8 @@ void ngx_gravitee_source_unsubscribe(ngx_gravitee_source_t *src,
 
 /* what every subscriber skips of a message (sub->skips, all of them) */
 ngx_uint_t ngx_gravitee_source_skips(ngx_gravitee_source_t *src);
+/* whether every subscriber borrows messages (handler->borrows) */
+ngx_uint_t ngx_gravitee_source_borrows(ngx_gravitee_source_t *src);
 
 /* to every subscriber that accepts it: sub->position is msg->position */
 void ngx_gravitee_source_fanout(ngx_gravitee_source_t *src,

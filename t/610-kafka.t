@@ -397,6 +397,9 @@ sub worker_broker_connections {
         $last{$p} = $i;
     }
     ok($ordered, 'paging: each partition in order');
+
+    # the pages' records were lent to the GET clients, never kept by them
+    unlike(error_log_text($ngx), qr/\[alert\]/, 'paging: no alert in the log');
 }
 
 # --- SSE reconnects with Last-Event-ID: nothing lost, nothing twice -----------

@@ -378,6 +378,17 @@ static void ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
     rd_kafka_message_t **rkm, size_t n);
 static ngx_int_t ngx_gravitee_kafka_index(ngx_gravitee_kafka_parts_t *parts,
     rd_kafka_message_t *rkm, ngx_uint_t *index);
+static ngx_int_t ngx_gravitee_kafka_init(ngx_gravitee_kafka_conf_t *kcf,
+    rd_kafka_message_t *rkm, ngx_str_t *position, ngx_uint_t skips,
+    ngx_gravitee_message_init_t *init, ngx_gravitee_kafka_details_t *d,
+    ngx_log_t *log);
+static ngx_int_t ngx_gravitee_kafka_lend(ngx_gravitee_message_t *lent,
+    ngx_gravitee_kafka_conf_t *kcf, rd_kafka_message_t *rkm,
+    ngx_str_t *position, ngx_uint_t skips, ngx_gravitee_kafka_details_t *d,
+    ngx_log_t *log);
+static void ngx_gravitee_kafka_unlend(ngx_gravitee_message_t *lent,
+    rd_kafka_message_t *rkm, ngx_gravitee_kafka_details_t *d,
+    ngx_log_t *log);
 static ngx_gravitee_message_t *ngx_gravitee_kafka_message(
     ngx_gravitee_kafka_handle_t *h, ngx_gravitee_kafka_conf_t *kcf,
     rd_kafka_message_t *rkm, ngx_str_t *position, ngx_uint_t skips,
@@ -389,7 +400,7 @@ static ngx_int_t ngx_gravitee_kafka_headers(rd_kafka_message_t *rkm,
     ngx_gravitee_message_init_t *init, ngx_gravitee_kafka_details_t *d,
     ngx_log_t *log);
 static ngx_uint_t ngx_gravitee_kafka_reader_skips(
-    ngx_gravitee_kafka_reader_t *rd);
+    ngx_gravitee_kafka_reader_t *rd, ngx_uint_t *borrows);
 static void ngx_gravitee_kafka_release(void *data);
 static void ngx_gravitee_kafka_record_error(ngx_gravitee_kafka_source_t *ks,
     rd_kafka_message_t *rkm, const char *who);
@@ -2266,12 +2277,14 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
 {
     size_t                        i;
     ngx_str_t                     position;
-    ngx_uint_t                    idx, skips;
-    ngx_gravitee_message_t       *msg;
-    ngx_gravitee_kafka_source_t  *ks;
+    ngx_uint_t                     idx, skips, borrows;
+    ngx_gravitee_message_t        *msg, lent;
+    ngx_gravitee_kafka_source_t   *ks;
+    ngx_gravitee_kafka_details_t   details;
 
     ks = h->owner;
     skips = ngx_gravitee_source_skips(&ks->source);
+    borrows = ngx_gravitee_source_borrows(&ks->source);
 
     for (i = 0; i < n; i++) {
 
@@ -2295,6 +2308,22 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
             != NGX_OK)
         {
             ngx_str_null(&position);
+        }
+
+        if (borrows) {
+            msg = &lent;
+
+            if (ngx_gravitee_kafka_lend(msg, ks->conf, rkm[i], &position,
+                                        skips, &details, ks->source.log)
+                != NGX_OK)
+            {
+                rd_kafka_message_destroy(rkm[i]);
+                continue;
+            }
+
+            ngx_gravitee_source_fanout(&ks->source, msg);
+            ngx_gravitee_kafka_unlend(msg, rkm[i], &details, ks->source.log);
+            continue;
         }
 
         msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &position,
@@ -2353,31 +2382,13 @@ ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
     ngx_gravitee_kafka_conf_t *kcf, rd_kafka_message_t *rkm,
     ngx_str_t *position, ngx_uint_t skips, ngx_log_t *log)
 {
-    int64_t                        ts;
     ngx_gravitee_message_t        *msg;
     ngx_gravitee_message_init_t    init;
     ngx_gravitee_kafka_details_t   details;
 
-    ngx_memzero(&init, sizeof(ngx_gravitee_message_init_t));
-
-    init.position = *position;
-    init.content.data = rkm->payload;
-    init.content.len = rkm->len;
-    init.wrap_content = 1;
-
-    ts = rd_kafka_message_timestamp(rkm, NULL);
-    init.timestamp = (ts > 0) ? ts : 0;
-
-    details.headers = NULL;
-
-    if ((skips & (NGX_GRAVITEE_SKIP_ID|NGX_GRAVITEE_SKIP_METADATA))
-        != (NGX_GRAVITEE_SKIP_ID|NGX_GRAVITEE_SKIP_METADATA))
-    {
-        ngx_gravitee_kafka_id(kcf, rkm, &init, &details, skips);
-    }
-
-    if (!(skips & NGX_GRAVITEE_SKIP_HEADERS)
-        && ngx_gravitee_kafka_headers(rkm, &init, &details, log) != NGX_OK)
+    if (ngx_gravitee_kafka_init(kcf, rkm, position, skips, &init, &details,
+                                log)
+        != NGX_OK)
     {
         return NULL;
     }
@@ -2399,6 +2410,102 @@ ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
     h->refs++;
 
     return msg;
+}
+
+
+/* what a message of the record is made of, as far as it is read */
+
+static ngx_int_t
+ngx_gravitee_kafka_init(ngx_gravitee_kafka_conf_t *kcf,
+    rd_kafka_message_t *rkm, ngx_str_t *position, ngx_uint_t skips,
+    ngx_gravitee_message_init_t *init, ngx_gravitee_kafka_details_t *d,
+    ngx_log_t *log)
+{
+    int64_t  ts;
+
+    ngx_memzero(init, sizeof(ngx_gravitee_message_init_t));
+
+    init->position = *position;
+    init->content.data = rkm->payload;
+    init->content.len = rkm->len;
+    init->wrap_content = 1;
+
+    ts = rd_kafka_message_timestamp(rkm, NULL);
+    init->timestamp = (ts > 0) ? ts : 0;
+
+    d->headers = NULL;
+
+    if ((skips & (NGX_GRAVITEE_SKIP_ID|NGX_GRAVITEE_SKIP_METADATA))
+        != (NGX_GRAVITEE_SKIP_ID|NGX_GRAVITEE_SKIP_METADATA))
+    {
+        ngx_gravitee_kafka_id(kcf, rkm, init, d, skips);
+    }
+
+    if (!(skips & NGX_GRAVITEE_SKIP_HEADERS)
+        && ngx_gravitee_kafka_headers(rkm, init, d, log) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A message lent for the handlers' calls only, when every client of the
+ * batch borrows (handler->borrows: an HTTP GET renders it there and then):
+ * no allocation and no copy, its parts point into the record and "d",
+ * and the record goes when the calls are over (ngx_gravitee_kafka_unlend).
+ */
+
+static ngx_int_t
+ngx_gravitee_kafka_lend(ngx_gravitee_message_t *lent,
+    ngx_gravitee_kafka_conf_t *kcf, rd_kafka_message_t *rkm,
+    ngx_str_t *position, ngx_uint_t skips, ngx_gravitee_kafka_details_t *d,
+    ngx_log_t *log)
+{
+    ngx_gravitee_message_init_t  init;
+
+    if (ngx_gravitee_kafka_init(kcf, rkm, position, skips, &init, d, log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(lent, sizeof(ngx_gravitee_message_t));
+
+    lent->refs = 1;
+    lent->id = init.id;
+    lent->position = init.position;
+    lent->content = init.content;
+    lent->headers = init.headers;
+    lent->nheaders = init.nheaders;
+    lent->metadata = init.metadata;
+    lent->nmetadata = init.nmetadata;
+    lent->timestamp = init.timestamp ? init.timestamp : ngx_gravitee_now_ms();
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gravitee_kafka_unlend(ngx_gravitee_message_t *lent,
+    rd_kafka_message_t *rkm, ngx_gravitee_kafka_details_t *d, ngx_log_t *log)
+{
+    if (lent->refs != 1) {
+        /* a borrower took a reference it may not take: a bug */
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "kafka: a lent message was kept (%ui references)",
+                      lent->refs);
+        ngx_debug_point();
+    }
+
+    if (d->headers) {
+        ngx_free(d->headers);
+        d->headers = NULL;
+    }
+
+    rd_kafka_message_destroy(rkm);
 }
 
 
@@ -2524,23 +2631,29 @@ ngx_gravitee_kafka_headers(rd_kafka_message_t *rkm,
 }
 
 
-/* what every client the reader has skips of a message */
+/* what every client the reader has skips of a message; whether all borrow */
 
 static ngx_uint_t
-ngx_gravitee_kafka_reader_skips(ngx_gravitee_kafka_reader_t *rd)
+ngx_gravitee_kafka_reader_skips(ngx_gravitee_kafka_reader_t *rd,
+    ngx_uint_t *borrows)
 {
     ngx_uint_t                 skips;
     ngx_queue_t               *q;
     ngx_gravitee_kafka_sub_t  *ksub;
 
     skips = NGX_GRAVITEE_SKIP_ALL;
+    *borrows = 1;
 
     for (q = ngx_queue_head(&rd->subs);
-         q != ngx_queue_sentinel(&rd->subs) && skips;
+         q != ngx_queue_sentinel(&rd->subs);
          q = ngx_queue_next(q))
     {
         ksub = ngx_queue_data(q, ngx_gravitee_kafka_sub_t, queue);
         skips &= ksub->sub->skips;
+
+        if (!ksub->sub->handler->borrows) {
+            *borrows = 0;
+        }
     }
 
     return skips;
@@ -2735,17 +2848,18 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
     size_t                         i, size;
     int64_t                        o;
     ngx_str_t                      none;
-    ngx_uint_t                     idx, skips;
+    ngx_uint_t                     idx, skips, borrows;
     ngx_queue_t                   *q, *next;
     ngx_gravitee_sub_t            *sub;
-    ngx_gravitee_message_t        *msg;
+    ngx_gravitee_message_t        *msg, lent;
     ngx_gravitee_kafka_sub_t      *ksub;
     ngx_gravitee_kafka_reader_t   *rd;
     ngx_gravitee_kafka_source_t   *ks;
+    ngx_gravitee_kafka_details_t   details;
 
     rd = h->owner;
     ks = rd->source;
-    skips = ngx_gravitee_kafka_reader_skips(rd);
+    skips = ngx_gravitee_kafka_reader_skips(rd, &borrows);
 
     ngx_str_null(&none);
 
@@ -2803,11 +2917,24 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
 
         rd->next[idx] = o + 1;
 
-        msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &none, skips,
-                                         ks->source.log);
-        if (msg == NULL) {
-            rd_kafka_message_destroy(rkm[i]);
-            continue;
+        if (borrows) {
+            msg = &lent;
+
+            if (ngx_gravitee_kafka_lend(msg, ks->conf, rkm[i], &none, skips,
+                                        &details, ks->source.log)
+                != NGX_OK)
+            {
+                rd_kafka_message_destroy(rkm[i]);
+                continue;
+            }
+
+        } else {
+            msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &none,
+                                             skips, ks->source.log);
+            if (msg == NULL) {
+                rd_kafka_message_destroy(rkm[i]);
+                continue;
+            }
         }
 
         for (q = ngx_queue_head(&rd->subs);
@@ -2868,7 +2995,12 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
         /* the reader's position was for this turn only (ks->step) */
         ngx_str_null(&msg->position);
 
-        ngx_gravitee_message_unref(msg);
+        if (msg == &lent) {
+            ngx_gravitee_kafka_unlend(msg, rkm[i], &details, ks->source.log);
+
+        } else {
+            ngx_gravitee_message_unref(msg);
+        }
     }
 
     ngx_gravitee_kafka_reader_check(rd);

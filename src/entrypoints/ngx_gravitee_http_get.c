@@ -236,7 +236,8 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_get_sub_handler = {
     ngx_gravitee_get_state,
     ngx_gravitee_get_room,
     0,
-    1                                 /* nextCursor only: position_at_end */
+    1,                                /* nextCursor only: position_at_end */
+    1                                 /* writes an item then: borrows */
 };
 
 

@@ -216,6 +216,7 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_sse_stream_sub = {
     NULL,
     ngx_gravitee_stream_room,
     0,
+    0,
     0
 };
 
@@ -225,6 +226,7 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_sse_keep_sub = {
     ngx_gravitee_sse_keep_end,
     NULL,
     NULL,
+    0,
     0,
     0
 };

@@ -267,6 +267,7 @@ static ngx_gravitee_sub_handler_t  ngx_gravitee_ws_sub_handler = {
     NULL,
     ngx_gravitee_stream_room,
     1,                                     /* frames carry no position */
+    0,
     0
 };
 
