@@ -154,13 +154,17 @@ sub sse_events {
 
 sub messages { return grep { $_->[0] eq 'message' } @_ }
 
-sub ws_open { ws_handshake($port, @_) }
+# a worker under valgrind starts its broker clients many times slower: the
+# waits for the first answers grow with it
+my $slow = native_or_valgrind(1, 4);
+
+sub ws_open { ws_handshake($port, $_[0], 3 * $slow) }
 
 # wait until the worker's subscription is at the broker: a probe message
 # on the topic reaches the client
 sub settle {
     my ($c, $topic) = @_;
-    for (1 .. 20) {
+    for (1 .. 20 * $slow) {
         mqtt_pub($m, topic => $topic, message => 'probe');
         my @e = sse_events($c, 0.3, sub { grep { $_->[1] eq 'probe' } @{ $_[0] } });
         return 1 if grep { $_->[1] eq 'probe' } @e;

@@ -70,7 +70,7 @@ Test::Nginx::Socket is loaded (the project's t/lib one or openresty's).
   free_port()
   http_exchange($port, $request, $timeout = 5) -> the whole answer of one
         request sent on its own connection
-  ws_handshake($port, $path) -> ($sock, $response_head)
+  ws_handshake($port, $path[, $timeout]) -> ($sock, $response_head)
   sse_connect($port, $path, $last_event_id) -> { sock, buf => '' }
 
 =cut
@@ -465,12 +465,12 @@ sub http_exchange {
 
 # a WebSocket client after its handshake: (socket, response head)
 sub ws_handshake {
-    my ($port, $path) = @_;
+    my ($port, $path, $timeout) = @_;
     my $s = tcp_connect($port);
     print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
              . "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
              . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    my $h = read_until($s, qr/\r\n\r\n/);
+    my $h = read_until($s, qr/\r\n\r\n/, $timeout);
     return ($s, $h);
 }
 
