@@ -378,6 +378,13 @@ static void ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
     rd_kafka_message_t **rkm, size_t n);
 static ngx_int_t ngx_gravitee_kafka_index(ngx_gravitee_kafka_parts_t *parts,
     rd_kafka_message_t *rkm, ngx_uint_t *index);
+static ngx_gravitee_message_t *ngx_gravitee_kafka_take(
+    ngx_gravitee_kafka_handle_t *h, ngx_gravitee_kafka_source_t *ks,
+    rd_kafka_message_t *rkm, ngx_str_t *position, ngx_uint_t skips,
+    ngx_gravitee_message_t *lent, ngx_gravitee_kafka_details_t *d);
+static void ngx_gravitee_kafka_give_back(ngx_gravitee_message_t *msg,
+    ngx_gravitee_message_t *lent, rd_kafka_message_t *rkm,
+    ngx_gravitee_kafka_details_t *d, ngx_log_t *log);
 static ngx_int_t ngx_gravitee_kafka_init(ngx_gravitee_kafka_conf_t *kcf,
     rd_kafka_message_t *rkm, ngx_str_t *position, ngx_uint_t skips,
     ngx_gravitee_message_init_t *init, ngx_gravitee_kafka_details_t *d,
@@ -2275,8 +2282,8 @@ static void
 ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
     rd_kafka_message_t **rkm, size_t n)
 {
-    size_t                        i;
-    ngx_str_t                     position;
+    size_t                         i;
+    ngx_str_t                      position;
     ngx_uint_t                     idx, skips, borrows;
     ngx_gravitee_message_t        *msg, lent;
     ngx_gravitee_kafka_source_t   *ks;
@@ -2310,32 +2317,16 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
             ngx_str_null(&position);
         }
 
-        if (borrows) {
-            msg = &lent;
-
-            if (ngx_gravitee_kafka_lend(msg, ks->conf, rkm[i], &position,
-                                        skips, &details, ks->source.log)
-                != NGX_OK)
-            {
-                rd_kafka_message_destroy(rkm[i]);
-                continue;
-            }
-
-            ngx_gravitee_source_fanout(&ks->source, msg);
-            ngx_gravitee_kafka_unlend(msg, rkm[i], &details, ks->source.log);
-            continue;
-        }
-
-        msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &position,
-                                         skips, ks->source.log);
+        msg = ngx_gravitee_kafka_take(h, ks, rkm[i], &position, skips,
+                                      borrows ? &lent : NULL, &details);
         if (msg == NULL) {
-            rd_kafka_message_destroy(rkm[i]);
             continue;
         }
 
         ngx_gravitee_source_fanout(&ks->source, msg);
 
-        ngx_gravitee_message_unref(msg);
+        ngx_gravitee_kafka_give_back(msg, &lent, rkm[i], &details,
+                                     ks->source.log);
     }
 }
 
@@ -2410,6 +2401,58 @@ ngx_gravitee_kafka_message(ngx_gravitee_kafka_handle_t *h,
     h->refs++;
 
     return msg;
+}
+
+
+/*
+ * The message of a record for one turn of the handlers: lent (in "lent")
+ * when every client borrows, made otherwise.  NULL: it could not be had,
+ * and the record is gone.
+ */
+
+static ngx_gravitee_message_t *
+ngx_gravitee_kafka_take(ngx_gravitee_kafka_handle_t *h,
+    ngx_gravitee_kafka_source_t *ks, rd_kafka_message_t *rkm,
+    ngx_str_t *position, ngx_uint_t skips, ngx_gravitee_message_t *lent,
+    ngx_gravitee_kafka_details_t *d)
+{
+    ngx_gravitee_message_t  *msg;
+
+    if (lent == NULL) {
+        msg = ngx_gravitee_kafka_message(h, ks->conf, rkm, position, skips,
+                                         ks->source.log);
+
+    } else if (ngx_gravitee_kafka_lend(lent, ks->conf, rkm, position, skips,
+                                       d, ks->source.log)
+               == NGX_OK)
+    {
+        msg = lent;
+
+    } else {
+        msg = NULL;
+    }
+
+    if (msg == NULL) {
+        rd_kafka_message_destroy(rkm);
+    }
+
+    return msg;
+}
+
+
+/* the handlers are done with the message: a lent one takes its record */
+
+static void
+ngx_gravitee_kafka_give_back(ngx_gravitee_message_t *msg,
+    ngx_gravitee_message_t *lent, rd_kafka_message_t *rkm,
+    ngx_gravitee_kafka_details_t *d, ngx_log_t *log)
+{
+    if (msg == lent) {
+        ngx_gravitee_kafka_unlend(msg, rkm, d, log);
+        return;
+    }
+
+    ngx_gravitee_message_unref(msg);
 }
 
 
@@ -2917,24 +2960,10 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
 
         rd->next[idx] = o + 1;
 
-        if (borrows) {
-            msg = &lent;
-
-            if (ngx_gravitee_kafka_lend(msg, ks->conf, rkm[i], &none, skips,
-                                        &details, ks->source.log)
-                != NGX_OK)
-            {
-                rd_kafka_message_destroy(rkm[i]);
-                continue;
-            }
-
-        } else {
-            msg = ngx_gravitee_kafka_message(h, ks->conf, rkm[i], &none,
-                                             skips, ks->source.log);
-            if (msg == NULL) {
-                rd_kafka_message_destroy(rkm[i]);
-                continue;
-            }
+        msg = ngx_gravitee_kafka_take(h, ks, rkm[i], &none, skips,
+                                      borrows ? &lent : NULL, &details);
+        if (msg == NULL) {
+            continue;
         }
 
         for (q = ngx_queue_head(&rd->subs);
@@ -2995,12 +3024,8 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
         /* the reader's position was for this turn only (ks->step) */
         ngx_str_null(&msg->position);
 
-        if (msg == &lent) {
-            ngx_gravitee_kafka_unlend(msg, rkm[i], &details, ks->source.log);
-
-        } else {
-            ngx_gravitee_message_unref(msg);
-        }
+        ngx_gravitee_kafka_give_back(msg, &lent, rkm[i], &details,
+                                     ks->source.log);
     }
 
     ngx_gravitee_kafka_reader_check(rd);
