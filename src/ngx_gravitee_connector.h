@@ -232,7 +232,9 @@ struct ngx_gravitee_endpoint_s {
     /*
      * where a subscriber that was handed nothing yet stands (an HTTP GET
      * batch without items still gives a cursor); NGX_DECLINED: nowhere
-     * known yet; may be NULL
+     * known yet (such a batch is a 503 to retry: without a cursor, the
+     * poller would start again at the end); may be NULL: the endpoint has
+     * no positions
      */
     ngx_int_t                 (*position)(void *conf, ngx_gravitee_sub_t *sub,
                                           ngx_pool_t *pool, ngx_str_t *pos);
@@ -376,6 +378,8 @@ char *ngx_gravitee_unknown(ngx_conf_t *cf, const char *kind, ngx_str_t *name,
 
 ngx_int_t ngx_gravitee_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *message);
+/* a 503's "Retry-After: seconds", added to r's headers */
+ngx_int_t ngx_gravitee_retry_after(ngx_http_request_t *r, ngx_uint_t seconds);
 ngx_int_t ngx_gravitee_accepts(ngx_http_request_t *r, ngx_str_t *type);
 void ngx_gravitee_watch_client(ngx_http_request_t *r);
 ngx_int_t ngx_gravitee_position_check(ngx_http_request_t *r,

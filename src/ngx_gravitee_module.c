@@ -326,6 +326,31 @@ ngx_gravitee_set_ctx(ngx_http_request_t *r, ngx_gravitee_tally_t *tally)
 
 
 ngx_int_t
+ngx_gravitee_retry_after(ngx_http_request_t *r, ngx_uint_t seconds)
+{
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%ui", seconds) - p;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_gravitee_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *message)
 {

@@ -154,6 +154,15 @@ $props
                                    topics=other produce_topics=other,o-\$arg_r;
 $props
         }
+
+        # a source of its own (another client.id): started by the test
+        location /late {
+            message_proxy_entrypoint http-get messages_limit_duration=300ms;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=orders;
+$props
+            message_proxy_kafka_property client.id late;
+        }
     }
 _EOC_
 
@@ -170,6 +179,20 @@ sub get_json {
                  . "Accept: application/json\r\n\r\n");
     my ($head, $body) = split /\r\n\r\n/, $r, 2;
     return ($head, $body // '');
+}
+
+# a first batch on a source that is starting: while the consumer does not
+# know where the partitions end, the answer is a 503 to retry after, as a
+# poller does
+sub get_placed {
+    my ($path) = @_;
+    my ($head, $body);
+    for (1 .. 10) {
+        ($head, $body) = get_json($path);
+        last unless $head =~ m{^HTTP/1.1 503} && $body =~ /not ready/;
+        sleep 1;
+    }
+    return ($head, $body);
 }
 
 sub post {
@@ -355,7 +378,7 @@ sub worker_broker_connections {
     # a poller's first page, with no cursor, starts where the worker's
     # reader finds the end of the topic: its cursor is where exact paging
     # begins (a record produced while that reader starts may come before)
-    my ($h0, $b0) = get_json('/pages?limit=7');
+    my ($h0, $b0) = get_placed('/pages?limit=7');
     my $cursor = eval { decode_json($b0)->{pagination}{nextCursor} } // '';
     ok($cursor ne '', 'paging: the first page, with no cursor, gives one');
 
@@ -567,7 +590,7 @@ sub worker_broker_connections {
 # --- WebSocket ?cursor= -----------------------------------------------------
 
 {
-    my ($head, $body) = get_json('/orders?limit=1');
+    my ($head, $body) = get_placed('/orders?limit=1');
     my ($cursor) = $body =~ /"nextCursor":"([^"]+)"/;
     my $from = decode_position($cursor);
 
@@ -581,7 +604,8 @@ sub worker_broker_connections {
         last if grep { $_ eq 'missed while away' } @got;
     }
     ok(grep({ $_ eq 'missed while away' } @got),
-       'WebSocket ?cursor=: a record produced before connecting, after the cursor');
+       'WebSocket ?cursor=: a record produced before connecting, after the cursor')
+        or diag("cursor ", decode_base64($cursor // ''), ", got: @got");
     close $ws;
 
     my $s = tcp_connect($port);
@@ -608,6 +632,30 @@ sub worker_broker_connections {
        decode_position($cursor)->{'orders@1'} + 1,
        'GET: both resume where the cursor says');
     is($c2, $c1, 'GET: to the same place');
+}
+
+# --- a window that ends before the partitions are known ----------------------
+
+{
+    # the brokers answer, slowly: the first batch ends before the consumer
+    # knows where the partitions end, so it cannot say where it stands
+    kafka_cmd($k, 'rtt 1 1500');
+    my ($head, $body) = get_json('/late?limit=1');
+    kafka_cmd($k, 'rtt 1 0');
+    like($head, qr{^HTTP/1.1 503}, 'not placed yet: an empty batch is a 503')
+        or diag("$head\n$body");
+    like($head, qr{\r\nRetry-After: 1(?:\r\n|$)}, 'to retry after a second');
+    like($body, qr/"message":"Endpoint not ready, retry","http_status_code":503/,
+         'with the JSON body');
+
+    # the source lingers: asked again, it says where the client stands
+    ($head, $body) = get_placed('/late?limit=1');
+    like($body, qr/"nextCursor":"([^"]+)"/, 'asked again: a cursor')
+        or diag("$head\n$body");
+    my ($cursor) = $body =~ /"nextCursor":"([^"]+)"/;
+    is_deeply([sort keys %{ decode_position($cursor // '') }],
+              [qw(orders@0 orders@1 orders@2)],
+              'naming every partition');
 }
 
 # --- one consumer per worker, whatever the number of clients -----------------
@@ -642,7 +690,7 @@ sub worker_broker_connections {
 # --- a resume position older than the broker keeps ---------------------------
 
 {
-    my ($head, $body) = get_json('/keep?limit=1');
+    my ($head, $body) = get_placed('/keep?limit=1');
     my ($cursor) = $body =~ /"nextCursor":"([^"]+)"/;
 
     # the live stream moves on, then the broker forgets partition 0

@@ -76,6 +76,9 @@ typedef struct {
     unsigned                    subscribed:1;
     unsigned                    done:1;
     unsigned                    down:1;      /* the broker is unreachable */
+    unsigned                    unplaced:1;  /* nothing collected, and the
+                                                endpoint cannot say yet
+                                                where the client stands */
     unsigned                    failed:1;    /* an item could not be
                                                 rendered: 500 */
 } ngx_gravitee_get_ctx_t;
@@ -141,6 +144,7 @@ static ngx_int_t ngx_gravitee_get_keep_cursor(ngx_gravitee_get_ctx_t *ctx,
 static ngx_uint_t ngx_gravitee_get_error_unavailable(
     ngx_gravitee_message_t *error);
 static ngx_int_t ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx);
+static ngx_int_t ngx_gravitee_get_not_ready(ngx_gravitee_get_ctx_t *ctx);
 static void ngx_gravitee_get_timeout(ngx_event_t *ev);
 static void ngx_gravitee_get_shutdown(void *data);
 static void ngx_gravitee_get_finish(ngx_event_t *ev);
@@ -812,13 +816,30 @@ ngx_gravitee_get_end(ngx_gravitee_sub_t *sub)
 static void
 ngx_gravitee_get_empty_cursor(ngx_gravitee_get_ctx_t *ctx)
 {
-    if (ctx->cursor.len == 0 && ctx->subscribed
-        && ctx->glcf->endpoint->position
-        && ctx->glcf->endpoint->position(ctx->glcf->endpoint_conf, &ctx->sub,
-                                         ctx->request->pool, &ctx->cursor)
-           != NGX_OK)
+    ngx_int_t  rc;
+
+    if (ctx->cursor.len || !ctx->subscribed
+        || ctx->glcf->endpoint->position == NULL)
     {
+        return;
+    }
+
+    rc = ctx->glcf->endpoint->position(ctx->glcf->endpoint_conf, &ctx->sub,
+                                       ctx->request->pool, &ctx->cursor);
+
+    if (rc != NGX_OK) {
         ngx_str_null(&ctx->cursor);
+    }
+
+    /*
+     * an endpoint with positions that cannot tell one yet (Kafka before
+     * it knows where the partitions end): an empty batch without a cursor
+     * would send the poller back to "latest", past what is produced
+     * meanwhile
+     */
+
+    if (rc == NGX_DECLINED && ctx->nitems == 0) {
+        ctx->unplaced = 1;
     }
 }
 
@@ -994,7 +1015,6 @@ ngx_gravitee_get_error_unavailable(ngx_gravitee_message_t *error)
 static ngx_int_t
 ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx)
 {
-    ngx_table_elt_t     *h;
     ngx_http_request_t  *r;
 
     static ngx_str_t  text = ngx_string("Endpoint connection closed");
@@ -1010,14 +1030,9 @@ ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx)
                       &ctx->glcf->name, &ctx->glcf->endpoint->name,
                       &ctx->error->content);
 
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_gravitee_retry_after(r, 5) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-        ngx_str_set(&h->value, "5");
 
         return ngx_gravitee_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        &ctx->error->content);
@@ -1036,14 +1051,37 @@ ngx_gravitee_get_unreachable(ngx_gravitee_get_ctx_t *ctx)
         return ctx->error ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_gravitee_retry_after(r, 5) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-    ngx_str_set(&h->value, "5");
+    return ngx_gravitee_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, &text);
+}
+
+
+/*
+ * The broker answers, but not within the window: the endpoint does not
+ * know yet where a client without a position starts.  The poller asks
+ * again shortly, by when it has (the source lingers after this batch).
+ */
+
+static ngx_int_t
+ngx_gravitee_get_not_ready(ngx_gravitee_get_ctx_t *ctx)
+{
+    ngx_http_request_t  *r;
+
+    static ngx_str_t  text = ngx_string("Endpoint not ready, retry");
+
+    r = ctx->request;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "http-get on \"%V\": endpoint \"%V\" could not tell where "
+                  "the client stands by the end of the window",
+                  &ctx->glcf->name, &ctx->glcf->endpoint->name);
+
+    if (ngx_gravitee_retry_after(r, 1) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_gravitee_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, &text);
 }
@@ -1068,6 +1106,10 @@ ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx)
             /* the 503, answered */
             return rc;
         }
+    }
+
+    if (ctx->unplaced && ctx->error == NULL) {
+        return ngx_gravitee_get_not_ready(ctx);
     }
 
     if (ctx->failed) {

@@ -58,7 +58,6 @@ static ngx_int_t ngx_gravitee_post_headers(ngx_gravitee_post_ctx_t *ctx,
     ngx_gravitee_message_init_t *init);
 static void ngx_gravitee_post_done(ngx_gravitee_pub_t *pub);
 static ngx_int_t ngx_gravitee_post_respond(ngx_gravitee_post_ctx_t *ctx);
-static ngx_int_t ngx_gravitee_post_retry_after(ngx_http_request_t *r);
 static ngx_int_t ngx_gravitee_post_too_large(ngx_gravitee_post_ctx_t *ctx);
 static void ngx_gravitee_post_release(void *data);
 static void ngx_gravitee_post_cleanup(void *data);
@@ -486,7 +485,7 @@ ngx_gravitee_post_respond(ngx_gravitee_post_ctx_t *ctx)
                       &ctx->glcf->endpoint->name, status, &error);
 
         if (status == NGX_HTTP_SERVICE_UNAVAILABLE
-            && ngx_gravitee_post_retry_after(r) != NGX_OK)
+            && ngx_gravitee_retry_after(r, 5) != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -507,26 +506,6 @@ ngx_gravitee_post_respond(ngx_gravitee_post_ctx_t *ctx)
     }
 
     return ngx_http_send_special(r, NGX_HTTP_LAST);
-}
-
-
-/* the broker may come back: the client is told when to try again */
-
-static ngx_int_t
-ngx_gravitee_post_retry_after(ngx_http_request_t *r)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-    ngx_str_set(&h->value, "5");
-
-    return NGX_OK;
 }
 
 
