@@ -312,8 +312,7 @@ typedef struct {
     /* out */
     rd_kafka_resp_err_t              err;
     ngx_gravitee_kafka_parts_t       parts;
-    int64_t                         *low;
-    int64_t                         *high;
+    int64_t                         *high;     /* each partition's end */
 } ngx_gravitee_kafka_job_t;
 
 
@@ -365,6 +364,8 @@ static ngx_int_t ngx_gravitee_kafka_start_job(
     ngx_gravitee_kafka_source_t *ks);
 static void ngx_gravitee_kafka_retry(ngx_event_t *ev);
 static void *ngx_gravitee_kafka_job_thread(void *data);
+static rd_kafka_resp_err_t ngx_gravitee_kafka_job_ends(
+    ngx_gravitee_kafka_job_t *job);
 static void ngx_gravitee_kafka_job_done(void *data);
 static void ngx_gravitee_kafka_job_free(ngx_gravitee_kafka_job_t *job);
 static void ngx_gravitee_kafka_parts_free(ngx_gravitee_kafka_parts_t *parts);
@@ -1779,7 +1780,6 @@ ngx_gravitee_kafka_job_thread(void *data)
     ngx_gravitee_kafka_job_t *job = data;
 
     int                                   i, all;
-    int32_t                               p;
     ngx_uint_t                            n, k, t;
     rd_kafka_t                           *rk;
     rd_kafka_topic_t                     *rkt;
@@ -1845,29 +1845,7 @@ ngx_gravitee_kafka_job_thread(void *data)
         goto done;
     }
 
-    job->low = calloc(job->parts.n + 1, sizeof(int64_t));
-    job->high = calloc(job->parts.n + 1, sizeof(int64_t));
-
-    if (job->low == NULL || job->high == NULL) {
-        job->err = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
-        goto done;
-    }
-
-    for (t = 0; t < job->parts.ntopics; t++) {
-        k = job->parts.topics[t].first;
-
-        for (p = 0; p < (int32_t) job->parts.topics[t].npartitions; p++) {
-            err = rd_kafka_query_watermark_offsets(rk,
-                                           job->parts.topics[t].name, p,
-                                           &job->low[k + p],
-                                           &job->high[k + p],
-                                           NGX_GRAVITEE_KAFKA_META_TIMEOUT);
-            if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                job->err = err;
-                goto done;
-            }
-        }
-    }
+    job->err = ngx_gravitee_kafka_job_ends(job);
 
 done:
 
@@ -1877,6 +1855,73 @@ done:
     }
 
     return NULL;
+}
+
+
+/*
+ * Where every partition ends: one ListOffsets request per leader for all
+ * of its partitions, not a round trip per partition, which would make a
+ * start over a hundred partitions of a distant cluster last seconds.
+ */
+
+static rd_kafka_resp_err_t
+ngx_gravitee_kafka_job_ends(ngx_gravitee_kafka_job_t *job)
+{
+    int                               i;
+    int32_t                           p;
+    ngx_uint_t                        t;
+    rd_kafka_resp_err_t               err;
+    ngx_gravitee_kafka_topic_t       *topic;
+    rd_kafka_topic_partition_list_t  *list;
+
+    job->high = calloc(job->parts.n + 1, sizeof(int64_t));
+    list = rd_kafka_topic_partition_list_new((int) job->parts.n);
+
+    if (job->high == NULL || list == NULL) {
+        err = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+        goto done;
+    }
+
+    if (job->parts.n == 0) {
+        err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        goto done;
+    }
+
+    /* in the list's order, as job->high: topic after topic */
+
+    for (t = 0; t < job->parts.ntopics; t++) {
+        topic = &job->parts.topics[t];
+
+        for (p = 0; p < (int32_t) topic->npartitions; p++) {
+            /* "the time" RD_KAFKA_OFFSET_END (-1) asks for the end */
+            rd_kafka_topic_partition_list_add(list, topic->name, p)->offset =
+                RD_KAFKA_OFFSET_END;
+        }
+    }
+
+    err = rd_kafka_offsets_for_times(job->handle->rk, list,
+                                     NGX_GRAVITEE_KAFKA_META_TIMEOUT);
+
+    for (i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; i++) {
+        if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            err = list->elems[i].err;
+
+        } else if (list->elems[i].offset < 0) {
+            /* no answer for it */
+            err = RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+
+        } else {
+            job->high[i] = list->elems[i].offset;
+        }
+    }
+
+done:
+
+    if (list) {
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+
+    return err;
 }
 
 
@@ -1954,7 +1999,6 @@ ngx_gravitee_kafka_job_free(ngx_gravitee_kafka_job_t *job)
 
     ngx_gravitee_kafka_parts_free(&job->parts);
 
-    free(job->low);
     free(job->high);
 
     if (job->handle) {
