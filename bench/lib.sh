@@ -27,6 +27,13 @@ cpu_ticks() {   # utime + stime of PID, every thread, clock ticks (no fork)
     echo $((f[11] + f[12]))
 }
 
+minor_faults() {   # minor page faults of PID, every thread (no fork): fresh
+    local l f      # pages the kernel had to zero, i.e. memory given back
+    read -r l < "/proc/$1/stat" 2>/dev/null || { echo 0; return; }
+    read -r -a f <<< "${l##*) }"
+    echo $((f[7]))
+}
+
 calc() { awk "BEGIN {printf \"$1\", $2}"; }
 
 kv() {   # kv FILE LINE_TAG KEY

@@ -39,6 +39,17 @@
 #define NGX_GRAVITEE_MESSAGE_BLOCK     512
 #define NGX_GRAVITEE_MESSAGE_FREE_MAX  1024
 
+/*
+ * The same for the buffers of a response built in memory: a page of
+ * 10,000 items is some 25 of them.  Freed, they would be the top of
+ * glibc's heap, which it gives back to the kernel, and the next page
+ * would be written into fresh pages the kernel zeroes first: a fifth of
+ * the worker's time when a client pages through a topic.  At most
+ * NGX_GRAVITEE_BUFFER_FREE_MAX are kept (2 MiB a worker).
+ */
+
+#define NGX_GRAVITEE_BUFFER_FREE_MAX   32
+
 
 typedef union ngx_gravitee_block_u  ngx_gravitee_block_t;
 
@@ -67,6 +78,9 @@ ngx_uint_t  ngx_gravitee_message_valgrind_aware = 1;
 static ngx_gravitee_block_t  *ngx_gravitee_blocks;
 static ngx_uint_t             ngx_gravitee_nblocks;
 static ngx_uint_t             ngx_gravitee_blocks_exited;
+
+static ngx_gravitee_block_t  *ngx_gravitee_buffers;
+static ngx_uint_t             ngx_gravitee_nbuffers;
 
 
 ngx_gravitee_message_t *
@@ -272,6 +286,43 @@ ngx_gravitee_message_free(void *p)
 }
 
 
+void *
+ngx_gravitee_buffer_alloc(ngx_log_t *log)
+{
+    ngx_gravitee_block_t  *b;
+
+    b = ngx_gravitee_buffers;
+
+    if (b == NULL) {
+        return ngx_alloc(NGX_GRAVITEE_BUFFER_SIZE, log);
+    }
+
+    ngx_gravitee_buffers = b->next;
+    ngx_gravitee_nbuffers--;
+
+    return b;
+}
+
+
+void
+ngx_gravitee_buffer_free(void *p)
+{
+    ngx_gravitee_block_t  *b;
+
+    if (ngx_gravitee_nbuffers >= NGX_GRAVITEE_BUFFER_FREE_MAX
+        || ngx_gravitee_blocks_exited || ngx_gravitee_blocks_off())
+    {
+        ngx_free(p);
+        return;
+    }
+
+    b = p;
+    b->next = ngx_gravitee_buffers;
+    ngx_gravitee_buffers = b;
+    ngx_gravitee_nbuffers++;
+}
+
+
 /* at worker exit: what is freed later goes straight back to libc */
 
 void
@@ -288,6 +339,14 @@ ngx_gravitee_message_blocks_exit(void)
     }
 
     ngx_gravitee_nblocks = 0;
+
+    while (ngx_gravitee_buffers) {
+        b = ngx_gravitee_buffers;
+        ngx_gravitee_buffers = b->next;
+        ngx_free(b);
+    }
+
+    ngx_gravitee_nbuffers = 0;
 }
 
 

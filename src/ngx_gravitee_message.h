@@ -123,6 +123,15 @@ void *ngx_gravitee_message_alloc(size_t size, ngx_log_t *log);
 void ngx_gravitee_message_free(void *p);
 void ngx_gravitee_message_blocks_exit(void);
 
+/*
+ * Buffers of NGX_GRAVITEE_BUFFER_SIZE for a response built in memory (an
+ * HTTP GET batch), kept by the worker from one response to the next.
+ */
+#define NGX_GRAVITEE_BUFFER_SIZE  65536
+
+void *ngx_gravitee_buffer_alloc(ngx_log_t *log);
+void ngx_gravitee_buffer_free(void *p);
+
 
 /* messages alive in this worker: a debug aid, and checked by the tests */
 extern ngx_uint_t  ngx_gravitee_messages_alive;

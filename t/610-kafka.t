@@ -98,6 +98,8 @@ $props
             message_proxy_entrypoint sse heartbeat_interval=60s
                                      max_queued_messages=400000
                                      max_queued_size=512m;
+            message_proxy_entrypoint http-get messages_limit_count=10000
+                                     messages_limit_duration=2s;
             message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
                                    topics=backlog auto_offset_reset=earliest
                                    producer=off;
@@ -891,6 +893,36 @@ sub worker_broker_connections {
     is(scalar @got, 50000, 'the backlog client gets every record')
         or diag(substr($buf, -300));
     close $_ for $c, @others;
+}
+
+# --- paging through the backlog with big pages ---------------------------------
+
+{
+    # pages of 10,000 items, some 500 KB each: written into the worker's
+    # kept buffers of 64 KB, which the next page takes again; twice over
+    for my $walk (1, 2) {
+        my ($cursor, $pages, $bad, $status) = (undef, 0, 0, '');
+        my %seen;
+        while ($pages < 100 && keys %seen < 50000) {
+            my ($head, $body) = get_placed('/backlog?limit=10000'
+                                           . ($cursor ? "&cursor=$cursor" : ''));
+            ($status) = $head =~ m{^HTTP/1.1 (\d+)};
+            last unless $status eq '200';
+            my $j = eval { decode_json($body) } or do { $bad++; last };
+            for my $item (@{ $j->{items} }) {
+                $item->{content} =~ /^b\d+$/ or $bad++;
+                $seen{ $item->{content} }++;
+            }
+            $cursor = $j->{pagination}{nextCursor};
+            $pages++;
+        }
+        is_deeply([scalar keys %seen, (grep { $seen{$_} != 1 } keys %seen),
+                   $bad],
+                  [50000, 0],
+                  "GET walk $walk: 50,000 records in pages of 10,000, "
+                  . 'each once and whole')
+            or diag("status $status, $pages pages, $bad bad");
+    }
 }
 
 # --- catching up with the default queue caps ---------------------------------

@@ -36,10 +36,12 @@ typedef struct {
  * The response under construction: a chain of buffers from r->pool, each
  * twice the size of the one before up to NGX_GRAVITEE_OUT_MAX, so that a
  * small batch takes one small buffer and a large one few allocations.
+ * Those of NGX_GRAVITEE_OUT_MAX are the worker's kept buffers, given back
+ * when the request's pool goes (ngx_gravitee_out_release).
  */
 
 #define NGX_GRAVITEE_OUT_MIN  4096
-#define NGX_GRAVITEE_OUT_MAX  65536
+#define NGX_GRAVITEE_OUT_MAX  NGX_GRAVITEE_BUFFER_SIZE
 
 typedef struct {
     ngx_pool_t                 *pool;
@@ -176,6 +178,8 @@ static ngx_int_t ngx_gravitee_text_message(ngx_gravitee_get_ctx_t *ctx,
 
 static void ngx_gravitee_out_init(ngx_gravitee_out_t *out, ngx_pool_t *pool);
 static u_char *ngx_gravitee_out_reserve(ngx_gravitee_out_t *out, size_t n);
+static ngx_buf_t *ngx_gravitee_out_kept(ngx_gravitee_out_t *out);
+static void ngx_gravitee_out_release(ngx_gravitee_out_t *out);
 static ngx_int_t ngx_gravitee_out_str(ngx_gravitee_out_t *out, u_char *data,
     size_t len);
 static ngx_int_t ngx_gravitee_out_printf(ngx_gravitee_out_t *out,
@@ -986,6 +990,8 @@ ngx_gravitee_get_cleanup(void *data)
 
     ngx_gravitee_unbind(ctx->glcf, ctx->sub.binding);
     ctx->sub.binding = NULL;
+
+    ngx_gravitee_out_release(&ctx->out);
 }
 
 
@@ -1599,7 +1605,13 @@ ngx_gravitee_out_reserve(ngx_gravitee_out_t *out, size_t n)
         return b->last;
     }
 
-    b = ngx_create_temp_buf(out->pool, ngx_max(n, out->size));
+    if (ngx_max(n, out->size) == NGX_GRAVITEE_OUT_MAX) {
+        b = ngx_gravitee_out_kept(out);
+
+    } else {
+        b = ngx_create_temp_buf(out->pool, ngx_max(n, out->size));
+    }
+
     if (b == NULL) {
         return NULL;
     }
@@ -1619,6 +1631,55 @@ ngx_gravitee_out_reserve(ngx_gravitee_out_t *out, size_t n)
     out->buf = b;
 
     return b->last;
+}
+
+
+static ngx_buf_t *
+ngx_gravitee_out_kept(ngx_gravitee_out_t *out)
+{
+    u_char     *p;
+    ngx_buf_t  *b;
+
+    b = ngx_calloc_buf(out->pool);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = ngx_gravitee_buffer_alloc(out->pool->log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    b->start = p;
+    b->pos = p;
+    b->last = p;
+    b->end = p + NGX_GRAVITEE_OUT_MAX;
+    b->temporary = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_gravitee_out_kept;
+
+    return b;
+}
+
+
+/* the request's pool goes: nothing sends from the buffers any more */
+
+static void
+ngx_gravitee_out_release(ngx_gravitee_out_t *out)
+{
+    ngx_chain_t  *cl;
+
+    for (cl = out->first; cl; cl = cl->next) {
+        if (cl->buf->tag == (ngx_buf_tag_t) &ngx_gravitee_out_kept
+            && cl->buf->start)
+        {
+            ngx_gravitee_buffer_free(cl->buf->start);
+            cl->buf->start = NULL;
+        }
+    }
+
+    out->first = NULL;
+    out->last = &out->first;
+    out->buf = NULL;
 }
 
 
