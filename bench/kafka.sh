@@ -346,12 +346,23 @@ if [[ " $TESTS " == *" read "* || " $TESTS " == *" get "* ]]; then
     KBIG=${KREF[$(echo $READ_N | awk '{print $1}')]}
 fi
 
+# kcat again just before a cell: this VM's speed drifts over seconds (the
+# same kcat read took 0.14 s in one run and 0.20 s in the next), and a
+# reference taken at the start would be a minute older than the last cell
+kcat_ref() {   # kcat_ref N -> KREF[N], KRUNS
+    local s
+    s=$(kcat_read "${RTOPIC[$1]}" "${RREC[$1]}")
+    KREF[$1]=$(calc %.0f "${RREC[$1]} / $s")
+    KRUNS=$(tail -1 "$OUT/kcat-read-${RTOPIC[$1]}.txt" | tr ' ' ',' | sed 's/^,//')
+}
+
 if [[ " $TESTS " == *" read "* ]]; then
     for mode in $MODES; do
         for n in $READ_N; do
             CELL=read-$mode-$n; r=${RREC[$n]}; f=$OUT/lg-$CELL.txt
             [ $mode = ws ] && url=ws://127.0.0.1:$PORT/read/${RTOPIC[$n]} || url=http://127.0.0.1:$PORT/read/${RTOPIC[$n]}
             start_server warn || { record read "$mode" "$n" "$r" 0 - - - - - - start; continue; }
+            kcat_ref "$n"
             c0=$(cpu_ticks "$WORKER"); m0=$(minor_faults "$WORKER")
             tmo=$((60 + n / 100))
             "${LGC[@]}" "$LOADGEN" --mode "$mode" --url "$url" -n "$n" --expect "$r" \
@@ -382,7 +393,7 @@ if [[ " $TESTS " == *" read "* ]]; then
             slow=$(grep -c 'slow client' "$PRE/error.log")
             log "read $mode N=$n: $r records each in $el s: $ps/s per subscriber ($pt/s total), kcat ${KREF[$n]}/s, ratio $ratio; first->last $stream/s; lost=$lost worker_cpu=${cpu}s pss_peak=${peak}KiB slow_closed=$slow stub_status_1s_in=$probe"
             record read "$mode" "$n" "$r" "$ok" "$el" "$ps" "$pt" kcat-C "${KREF[$n]}" "$ratio" \
-                "ratio_vs_kcat_largest_topic=$rbig first_to_last_rate=$stream lost=$lost worker_cpu_s=$cpu worker_minflt=$((m1 - m0)) worker_pss_peak_kib=$peak slow_closed=$slow stub_status_1s_in=$probe"
+                "kcat_runs_s=$KRUNS ratio_vs_kcat_largest_topic=$rbig first_to_last_rate=$stream lost=$lost worker_cpu_s=$cpu worker_minflt=$((m1 - m0)) worker_pss_peak_kib=$peak slow_closed=$slow stub_status_1s_in=$probe"
             stop_server
         done
     done
@@ -391,6 +402,7 @@ fi
 if [[ " $TESTS " == *" get "* ]]; then
     n=$(echo $READ_N | awk '{print $1}'); r=${RREC[$n]}; CELL=get; f=$OUT/get.txt
     if start_server warn; then
+        kcat_ref "$n"
         c0=$(cpu_ticks "$WORKER"); m0=$(minor_faults "$WORKER")
         "${LGC[@]}" timeout 200 python3 "$GETTER" "http://127.0.0.1:$PORT/read/${RTOPIC[$n]}" "$r" \
             --limit "$GET_LIMIT" --timeout 180 > "$f" 2>&1
@@ -401,7 +413,7 @@ if [[ " $TESTS " == *" get "* ]]; then
         ps=$(calc %.0f "${got:-0} / ${el:-1}"); ratio=$(calc %.2f "$ps / ${KREF[$n]}")
         log "get: $(cat "$f" | tail -1); kcat ${KREF[$n]}/s, ratio $ratio"
         record get - 1 "$r" "$ok" "$el" "$ps" "$ps" kcat-C "${KREF[$n]}" "$ratio" \
-            "limit=$GET_LIMIT pages=$(kv "$f" get pages) page_p50_ms=$(kv "$f" get page_p50_ms) page_max_ms=$(kv "$f" get page_max_ms) unique=$(kv "$f" get unique) repeated=$(kv "$f" get repeated) worker_cpu_s=$(calc %.2f "($c1 - $c0) / $(getconf CLK_TCK)") worker_minflt=$((m1 - m0))"
+            "kcat_runs_s=$KRUNS limit=$GET_LIMIT pages=$(kv "$f" get pages) page_p50_ms=$(kv "$f" get page_p50_ms) page_max_ms=$(kv "$f" get page_max_ms) unique=$(kv "$f" get unique) repeated=$(kv "$f" get repeated) worker_cpu_s=$(calc %.2f "($c1 - $c0) / $(getconf CLK_TCK)") worker_minflt=$((m1 - m0))"
         stop_server
     else
         record get - 1 "$r" 0 - - - - - - start

@@ -262,6 +262,14 @@ struct ngx_gravitee_endpoint_s {
                                               void *conf);
     void                      (*exit_process)(ngx_cycle_t *cycle,
                                               void *conf);
+
+    /*
+     * a position (sub->position, or position()'s) as an HTTP GET cursor
+     * shows it (Kafka: base64, unless encode_message_id=off), in pool; the
+     * last member, so that it may be left out: NULL, the position as it is
+     */
+    ngx_int_t                 (*cursor)(void *conf, ngx_str_t *pos,
+                                        ngx_pool_t *pool, ngx_str_t *cursor);
 };
 
 

@@ -235,10 +235,12 @@ sub sse_events {
 
 sub ws_open { ws_handshake($port, @_) }
 
+# a cursor is base64; an SSE id, the same position as text
 sub decode_position {
     my ($p) = @_;
     my %o;
-    for my $t (split /;/, decode_base64($p)) {
+    $p = decode_base64($p) unless $p =~ /\@/;
+    for my $t (split /;/, $p) {
         my ($topic, $parts) = split /\@/, $t, 2;
         for (split /,/, $parts) {
             my ($pt, $off) = split /#/;
@@ -305,6 +307,8 @@ sub worker_broker_connections {
     my $cur = decode_position($j->{pagination}{nextCursor} // '');
     is_deeply($cur, { 'orders@0' => 0, 'orders@1' => 0, 'orders@2' => 0 },
               'GET: nextCursor names every partition, at the last offset got');
+    like(decode_base64($j->{pagination}{nextCursor} // ''), qr/^orders\@0#/,
+         'GET: nextCursor is base64, as the ids');
 
     my @ev = sse_events($sse, 3, sub { @{ $_[0] } >= 3 });
     is_deeply([sort map { $_->[1] } @ev], [qw(first second third)],
@@ -313,6 +317,7 @@ sub worker_broker_connections {
     is_deeply(decode_position($ev[-1][0]),
               { 'orders@0' => 0, 'orders@1' => 0, 'orders@2' => 0 },
               'SSE: the last id is the whole position');
+    is($ev[-1][0], 'orders@0#0,1#0,2#0', 'SSE: as text, not base64');
     # the first event: one partition delivered from, whichever came first
     is_deeply([sort values %{ decode_position($ev[0][0]) }], [-1, -1, 0],
        'SSE: an id names partitions not delivered from yet with -1');

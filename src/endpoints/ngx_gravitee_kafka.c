@@ -165,14 +165,15 @@ typedef struct {
 
 /*
  * A position as text, kept from one record to the next: a record moves one
- * partition, and the text is written again from that partition on only,
- * its base64 from the group of three bytes where the change starts.
+ * partition, and the text is written again from that partition on only.
+ * Positions are plain text (an SSE id carries one per event: base64 would
+ * make it a third longer); an HTTP GET cursor is encoded from one at the
+ * end of its batch (ngx_gravitee_kafka_cursor).
  */
 
 typedef struct {
-    u_char                          *data;     /* base64 room, then raw */
+    u_char                          *data;
     size_t                           raw_len;
-    size_t                           out_len;
     int64_t                         *last;     /* the next[] it is of */
     size_t                          *start;    /* per partition: where its
                                                   part of raw starts */
@@ -347,6 +348,8 @@ static void ngx_gravitee_kafka_unsubscribe(void *conf,
     ngx_gravitee_sub_t *sub);
 static ngx_int_t ngx_gravitee_kafka_position(void *conf,
     ngx_gravitee_sub_t *sub, ngx_pool_t *pool, ngx_str_t *pos);
+static ngx_int_t ngx_gravitee_kafka_cursor(void *conf, ngx_str_t *pos,
+    ngx_pool_t *pool, ngx_str_t *cursor);
 static ngx_int_t ngx_gravitee_kafka_bind(void *conf, ngx_http_request_t *r,
     ngx_uint_t what, void **binding, ngx_str_t *error);
 static void ngx_gravitee_kafka_unbind(void *conf, void *binding);
@@ -421,22 +424,16 @@ static void ngx_gravitee_kafka_sub_free(ngx_gravitee_sub_t *sub);
 static ngx_int_t ngx_gravitee_kafka_parse(ngx_gravitee_kafka_conf_t *kcf,
     ngx_str_t *pos, ngx_gravitee_kafka_parts_t *parts, int64_t *next,
     ngx_str_t *error, ngx_pool_t *pool);
-static ngx_int_t ngx_gravitee_kafka_render(ngx_gravitee_kafka_conf_t *kcf,
-    ngx_gravitee_kafka_parts_t *parts, int64_t *next, ngx_str_t *out,
-    ngx_str_t *buf, size_t *size);
-static size_t ngx_gravitee_kafka_render_len(
-    ngx_gravitee_kafka_parts_t *parts);
-static ngx_int_t ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
-    ngx_gravitee_kafka_parts_t *parts, int64_t *next,
-    ngx_gravitee_kafka_text_t *text, ngx_str_t *out);
-static ngx_int_t ngx_gravitee_kafka_text_one(ngx_gravitee_kafka_conf_t *kcf,
+static ngx_int_t ngx_gravitee_kafka_render(ngx_gravitee_kafka_parts_t *parts,
+    int64_t *next, ngx_str_t *out, ngx_str_t *buf, size_t *size);
+static ngx_int_t ngx_gravitee_kafka_text(ngx_gravitee_kafka_parts_t *parts,
+    int64_t *next, ngx_gravitee_kafka_text_t *text, ngx_str_t *out);
+static ngx_int_t ngx_gravitee_kafka_text_one(
     ngx_gravitee_kafka_parts_t *parts, int64_t *next,
     ngx_gravitee_kafka_text_t *text, ngx_uint_t k, u_char *raw);
 static u_char *ngx_gravitee_kafka_raw_write(ngx_gravitee_kafka_parts_t *parts,
     int64_t *next, u_char *raw, u_char *p, ngx_uint_t from,
     ngx_gravitee_kafka_text_t *text);
-static size_t ngx_gravitee_kafka_text_base64(ngx_gravitee_kafka_text_t *text,
-    u_char *raw, size_t from, size_t to);
 static ngx_int_t ngx_gravitee_kafka_text_init(
     ngx_gravitee_kafka_parts_t *parts, ngx_gravitee_kafka_text_t *text);
 static void ngx_gravitee_kafka_text_free(ngx_gravitee_kafka_text_t *text);
@@ -592,7 +589,8 @@ ngx_gravitee_endpoint_t  ngx_gravitee_kafka_endpoint = {
     ngx_gravitee_kafka_publish,
     ngx_gravitee_kafka_cancel,
     NULL,
-    ngx_gravitee_kafka_exit_process
+    ngx_gravitee_kafka_exit_process,
+    ngx_gravitee_kafka_cursor
 };
 
 
@@ -1377,7 +1375,7 @@ ngx_gravitee_kafka_position(void *conf, ngx_gravitee_sub_t *sub,
 
     next = ksub ? ksub->next : ks->next;
 
-    size = ngx_gravitee_kafka_render_len(&ks->parts);
+    size = ngx_gravitee_kafka_raw_len(&ks->parts);
     buf.data = ngx_pnalloc(pool, size);
     if (buf.data == NULL) {
         return NGX_ERROR;
@@ -1385,8 +1383,35 @@ ngx_gravitee_kafka_position(void *conf, ngx_gravitee_sub_t *sub,
 
     buf.len = size;
 
-    return ngx_gravitee_kafka_render(kcf, &ks->parts, next, pos, &buf,
-                                     &size);
+    return ngx_gravitee_kafka_render(&ks->parts, next, pos, &buf, &size);
+}
+
+
+/* an HTTP GET cursor: base64 of the position, as the reference's ids */
+
+static ngx_int_t
+ngx_gravitee_kafka_cursor(void *conf, ngx_str_t *pos, ngx_pool_t *pool,
+    ngx_str_t *cursor)
+{
+    ngx_gravitee_kafka_conf_t *kcf = conf;
+
+    ngx_str_t  raw;
+
+    if (!kcf->encode_message_id) {
+        *cursor = *pos;
+        return NGX_OK;
+    }
+
+    raw = *pos;
+
+    cursor->data = ngx_pnalloc(pool, ngx_base64_encoded_length(raw.len));
+    if (cursor->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_encode_base64(cursor, &raw);
+
+    return NGX_OK;
 }
 
 
@@ -1576,7 +1601,7 @@ ngx_gravitee_kafka_accept(ngx_gravitee_source_t *src,
 
     size = ks->scratch_size;
 
-    if (ngx_gravitee_kafka_render(ks->conf, &ks->parts, ksub->next,
+    if (ngx_gravitee_kafka_render(&ks->parts, ksub->next,
                                   &sub->position, &ks->scratch, &size)
         != NGX_OK)
     {
@@ -2354,7 +2379,7 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
         ks->live_index = idx;
         ks->live_offset = rkm[i]->offset;
 
-        if (ngx_gravitee_kafka_text(ks->conf, &ks->parts, ks->next,
+        if (ngx_gravitee_kafka_text(&ks->parts, ks->next,
                                     &ks->live_text, &position)
             != NGX_OK)
         {
@@ -3038,7 +3063,7 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
                  * their SSE event framed once, as on the live stream
                  */
                 if (msg->position.len == 0
-                    && ngx_gravitee_kafka_text(ks->conf, &ks->parts,
+                    && ngx_gravitee_kafka_text(&ks->parts,
                                                rd->next, &ks->step,
                                                &msg->position)
                        != NGX_OK)
@@ -3051,7 +3076,7 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
             } else {
                 size = ks->scratch_size;
 
-                if (ngx_gravitee_kafka_render(ks->conf, &ks->parts,
+                if (ngx_gravitee_kafka_render(&ks->parts,
                                               ksub->next, &sub->position,
                                               &ks->scratch, &size)
                     != NGX_OK)
@@ -4212,19 +4237,6 @@ ngx_gravitee_kafka_raw_len(ngx_gravitee_kafka_parts_t *parts)
 }
 
 
-/* raw, after the room its base64 takes */
-
-static size_t
-ngx_gravitee_kafka_render_len(ngx_gravitee_kafka_parts_t *parts)
-{
-    size_t  raw;
-
-    raw = ngx_gravitee_kafka_raw_len(parts);
-
-    return ngx_base64_encoded_length(raw) + raw;
-}
-
-
 /*
  * The position of next[] into "out", made in buf (of *size bytes; grown,
  * malloc'd, when it is too small): every partition, with the offset
@@ -4232,15 +4244,13 @@ ngx_gravitee_kafka_render_len(ngx_gravitee_kafka_parts_t *parts)
  */
 
 static ngx_int_t
-ngx_gravitee_kafka_render(ngx_gravitee_kafka_conf_t *kcf,
-    ngx_gravitee_kafka_parts_t *parts, int64_t *next, ngx_str_t *out,
-    ngx_str_t *buf, size_t *size)
+ngx_gravitee_kafka_render(ngx_gravitee_kafka_parts_t *parts, int64_t *next,
+    ngx_str_t *out, ngx_str_t *buf, size_t *size)
 {
-    u_char     *p;
-    size_t      need;
-    ngx_str_t   raw;
+    u_char  *p;
+    size_t   need;
 
-    need = ngx_gravitee_kafka_render_len(parts);
+    need = ngx_gravitee_kafka_raw_len(parts);
 
     if (*size < need) {
         if (buf->data) {
@@ -4256,28 +4266,18 @@ ngx_gravitee_kafka_render(ngx_gravitee_kafka_conf_t *kcf,
         *size = need;
     }
 
-    raw.data = buf->data
-               + ngx_base64_encoded_length(ngx_gravitee_kafka_raw_len(parts));
-    p = ngx_gravitee_kafka_raw_write(parts, next, raw.data, raw.data, 0,
+    p = ngx_gravitee_kafka_raw_write(parts, next, buf->data, buf->data, 0,
                                      NULL);
 
-    raw.len = p - raw.data;
-
-    if (!kcf->encode_message_id) {
-        *out = raw;
-        return NGX_OK;
-    }
-
     out->data = buf->data;
-    ngx_encode_base64(out, &raw);
+    out->len = p - buf->data;
 
     return NGX_OK;
 }
 
 
 static ngx_int_t
-ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
-    ngx_gravitee_kafka_parts_t *parts, int64_t *next,
+ngx_gravitee_kafka_text(ngx_gravitee_kafka_parts_t *parts, int64_t *next,
     ngx_gravitee_kafka_text_t *text, ngx_str_t *out)
 {
     u_char      *raw, *p;
@@ -4298,27 +4298,19 @@ ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
         }
     }
 
-    raw = text->data
-          + ngx_base64_encoded_length(ngx_gravitee_kafka_raw_len(parts));
+    raw = text->data;
 
     if (from < parts->n
-        && ngx_gravitee_kafka_text_one(kcf, parts, next, text, from, raw)
+        && ngx_gravitee_kafka_text_one(parts, next, text, from, raw)
            != NGX_OK)
     {
         p = ngx_gravitee_kafka_raw_write(parts, next, raw,
                                          raw + text->start[from], from, text);
         text->raw_len = p - raw;
-
-        /* what comes before the change encodes as it did */
-        text->out_len = kcf->encode_message_id
-                        ? ngx_gravitee_kafka_text_base64(text, raw,
-                                                         text->start[from],
-                                                         text->raw_len)
-                        : text->raw_len;
     }
 
-    out->data = kcf->encode_message_id ? text->data : raw;
-    out->len = text->out_len;
+    out->data = raw;
+    out->len = text->raw_len;
 
     return NGX_OK;
 }
@@ -4326,14 +4318,13 @@ ngx_gravitee_kafka_text(ngx_gravitee_kafka_conf_t *kcf,
 
 /*
  * The common case: partition k alone moved, and its offset has as many
- * digits as before.  The digits are written over, and only the base64
- * groups that hold them are encoded again.
+ * digits as before.  The digits are written over.
  */
 
 static ngx_int_t
-ngx_gravitee_kafka_text_one(ngx_gravitee_kafka_conf_t *kcf,
-    ngx_gravitee_kafka_parts_t *parts, int64_t *next,
-    ngx_gravitee_kafka_text_t *text, ngx_uint_t k, u_char *raw)
+ngx_gravitee_kafka_text_one(ngx_gravitee_kafka_parts_t *parts,
+    int64_t *next, ngx_gravitee_kafka_text_t *text, ngx_uint_t k,
+    u_char *raw)
 {
     u_char      digits[NGX_INT64_LEN + 1], *last;
     size_t      end;
@@ -4355,12 +4346,6 @@ ngx_gravitee_kafka_text_one(ngx_gravitee_kafka_conf_t *kcf,
 
     ngx_memcpy(raw + text->off[k], digits, last - digits);
     text->last[k] = next[k];
-
-    if (kcf->encode_message_id) {
-        (void) ngx_gravitee_kafka_text_base64(text, raw, text->off[k],
-                                              ngx_min((end + 2) / 3 * 3,
-                                                      text->raw_len));
-    }
 
     return NGX_OK;
 }
@@ -4423,29 +4408,6 @@ ngx_gravitee_kafka_raw_write(ngx_gravitee_kafka_parts_t *parts,
 }
 
 
-/*
- * raw [from, to) encoded again from the group of three bytes "from" is in,
- * "to" a group's end or raw's: where the base64 written ends
- */
-
-static size_t
-ngx_gravitee_kafka_text_base64(ngx_gravitee_kafka_text_t *text, u_char *raw,
-    size_t from, size_t to)
-{
-    ngx_str_t  src, dst;
-
-    from = from / 3 * 3;
-
-    src.data = raw + from;
-    src.len = to - from;
-    dst.data = text->data + from / 3 * 4;
-
-    ngx_encode_base64(&dst, &src);
-
-    return from / 3 * 4 + dst.len;
-}
-
-
 /* for these partitions; "last" is made such that every one differs */
 
 static ngx_int_t
@@ -4461,7 +4423,7 @@ ngx_gravitee_kafka_text_init(ngx_gravitee_kafka_parts_t *parts,
         return NGX_ERROR;
     }
 
-    room = ngx_align(ngx_gravitee_kafka_render_len(parts), sizeof(int64_t));
+    room = ngx_align(ngx_gravitee_kafka_raw_len(parts), sizeof(int64_t));
 
     text->data = ngx_alloc(room + parts->n * (sizeof(int64_t)
                                               + 2 * sizeof(size_t)),

@@ -176,6 +176,7 @@ ngx_gravitee_endpoint_t  ngx_gravitee_mock_endpoint = {
     ngx_gravitee_mock_publish,
     ngx_gravitee_mock_cancel,
     NULL,
+    NULL,
     NULL
 };
 

@@ -377,7 +377,8 @@ ngx_gravitee_endpoint_t  ngx_gravitee_mqtt_endpoint = {
     ngx_gravitee_mqtt_publish,
     ngx_gravitee_mqtt_cancel,
     ngx_gravitee_mqtt_init_process,
-    ngx_gravitee_mqtt_exit_process
+    ngx_gravitee_mqtt_exit_process,
+    NULL                        /* positions are not cursors */
 };
 
 

@@ -1122,6 +1122,14 @@ ngx_gravitee_get_send(ngx_gravitee_get_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ctx->cursor.len && ctx->glcf->endpoint->cursor
+        && ctx->glcf->endpoint->cursor(ctx->glcf->endpoint_conf, &ctx->cursor,
+                                       r->pool, &ctx->cursor)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     out = &ctx->out;
 
     switch (ctx->format) {
