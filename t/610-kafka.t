@@ -165,6 +165,14 @@ $props
 $props
             message_proxy_kafka_property client.id late;
         }
+
+        location /late-cursor {
+            message_proxy_entrypoint http-get messages_limit_duration=300ms;
+            message_proxy_endpoint kafka bootstrap_servers=\$TEST_NGINX_KAFKA
+                                   topics=orders;
+$props
+            message_proxy_kafka_property client.id late-cursor;
+        }
     }
 _EOC_
 
@@ -663,6 +671,16 @@ sub worker_broker_connections {
     is_deeply([sort keys %{ decode_position($cursor // '') }],
               [qw(orders@0 orders@1 orders@2)],
               'naming every partition');
+
+    # a client with a cursor stands where it asked to, placed or not
+    my $asked = encode_base64('orders@0#0,1#0,2#0', '');
+    kafka_cmd($k, 'rtt 1 1500');
+    ($head, $body) = get_json("/late-cursor?limit=1&cursor=$asked");
+    kafka_cmd($k, 'rtt 1 0');
+    like($head, qr{^HTTP/1.1 200}, 'not placed yet, with a cursor: 200')
+        or diag("$head\n$body");
+    ($cursor) = $body =~ /"nextCursor":"([^"]+)"/;
+    is($cursor, $asked, 'and its own cursor back, encoded once');
 }
 
 # --- one consumer per worker, whatever the number of clients -----------------

@@ -1344,7 +1344,7 @@ ngx_gravitee_kafka_position(void *conf, ngx_gravitee_sub_t *sub,
 
     size_t                        size;
     int64_t                      *next;
-    ngx_str_t                     buf;
+    ngx_str_t                     buf, raw;
     ngx_gravitee_kafka_sub_t     *ksub;
     ngx_gravitee_kafka_source_t  *ks;
 
@@ -1360,15 +1360,22 @@ ngx_gravitee_kafka_position(void *conf, ngx_gravitee_sub_t *sub,
             return NGX_DECLINED;
         }
 
-        /* not read yet: where it asked to be */
+        /*
+         * not read yet: where it asked to be, as text, as every position
+         * (checked when it came: it decodes)
+         */
 
-        pos->len = ksub->resume.len;
-        pos->data = ngx_pnalloc(pool, pos->len);
+        if (ngx_gravitee_kafka_decode(&ksub->resume, &raw, pool) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        pos->len = raw.len;
+        pos->data = ngx_pnalloc(pool, raw.len);
         if (pos->data == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(pos->data, ksub->resume.data, pos->len);
+        ngx_memcpy(pos->data, raw.data, raw.len);
 
         return NGX_OK;
     }
