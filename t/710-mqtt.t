@@ -524,14 +524,17 @@ sub worker_pid { (worker_pids($ngx))[0] }
     }
     is($n, 2, 'a second reload: the next worker has its two connections');
     # a worker opens its descriptors as its connections come up: a leak
-    # stays, so the count may settle for a while before it is compared
+    # stays, so the count may settle for a while before it is compared;
+    # under valgrind the first count may hold some of valgrind's own
+    # (/tmp/valgrind_proc_*), so a leak is more, not any other number
     my @fds2;
     for (1 .. 50) {
         @fds2 = glob "/proc/$newer/fd/*";
-        last if @fds2 == @fds;
+        last if @fds2 <= @fds;
         sleep 0.1;
     }
-    is(scalar @fds2, scalar @fds, 'reload: as many fds in the next worker')
+    cmp_ok(scalar @fds2, '<=', scalar @fds,
+           'reload: no more fds in the next worker')
         or diag(join ' ', map { readlink($_) // '?' } @fds2);
     unlike(error_log_text($ngx), qr/\[alert\]/, 'no alert in the log');
     close $sse->{sock};
