@@ -381,6 +381,7 @@ static ngx_int_t ngx_gravitee_kafka_consume(ngx_gravitee_kafka_handle_t *h,
 static void ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
     rd_kafka_message_t **rkm, size_t n);
 static ngx_int_t ngx_gravitee_kafka_index(ngx_gravitee_kafka_parts_t *parts,
+    ngx_gravitee_kafka_handle_t *h,
     rd_kafka_message_t *rkm, ngx_uint_t *index);
 static ngx_gravitee_message_t *ngx_gravitee_kafka_take(
     ngx_gravitee_kafka_handle_t *h, ngx_gravitee_kafka_source_t *ks,
@@ -2377,7 +2378,7 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
             continue;
         }
 
-        if (ngx_gravitee_kafka_index(&ks->parts, rkm[i], &idx) != NGX_OK) {
+        if (ngx_gravitee_kafka_index(&ks->parts, h, rkm[i], &idx) != NGX_OK) {
             rd_kafka_message_destroy(rkm[i]);
             continue;
         }
@@ -2409,28 +2410,41 @@ ngx_gravitee_kafka_live_records(ngx_gravitee_kafka_handle_t *h,
 
 static ngx_int_t
 ngx_gravitee_kafka_index(ngx_gravitee_kafka_parts_t *parts,
-    rd_kafka_message_t *rkm, ngx_uint_t *index)
+    ngx_gravitee_kafka_handle_t *h, rd_kafka_message_t *rkm,
+    ngx_uint_t *index)
 {
     const char  *name;
     ngx_uint_t   t;
+
+    /* per record: the handle's own topic objects first, names if not */
+
+    for (t = 0; t < parts->ntopics && t < h->nrkts; t++) {
+        if (h->rkts[t] == rkm->rkt) {
+            goto found;
+        }
+    }
 
     name = rd_kafka_topic_name(rkm->rkt);
 
     for (t = 0; t < parts->ntopics; t++) {
         if (ngx_strcmp(parts->topics[t].name, name) == 0) {
-            if (rkm->partition < 0
-                || (ngx_uint_t) rkm->partition
-                   >= parts->topics[t].npartitions)
-            {
-                return NGX_DECLINED;
-            }
-
-            *index = parts->topics[t].first + rkm->partition;
-            return NGX_OK;
+            goto found;
         }
     }
 
     return NGX_DECLINED;
+
+found:
+
+    if (rkm->partition < 0
+        || (ngx_uint_t) rkm->partition >= parts->topics[t].npartitions)
+    {
+        return NGX_DECLINED;
+    }
+
+    *index = parts->topics[t].first + rkm->partition;
+
+    return NGX_OK;
 }
 
 
@@ -2993,7 +3007,7 @@ ngx_gravitee_kafka_reader_records(ngx_gravitee_kafka_handle_t *h,
 
     for (i = 0; i < n; i++) {
 
-        if (ngx_gravitee_kafka_index(&ks->parts, rkm[i], &idx) != NGX_OK) {
+        if (ngx_gravitee_kafka_index(&ks->parts, h, rkm[i], &idx) != NGX_OK) {
             if (rkm[i]->err) {
                 ngx_gravitee_kafka_record_error(ks, rkm[i], "reader");
             }
