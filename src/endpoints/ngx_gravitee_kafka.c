@@ -1345,7 +1345,7 @@ ngx_gravitee_kafka_position(void *conf, ngx_gravitee_sub_t *sub,
 
     size_t                        size;
     int64_t                      *next;
-    ngx_str_t                     buf, raw;
+    ngx_str_t                     buf;
     ngx_gravitee_kafka_sub_t     *ksub;
     ngx_gravitee_kafka_source_t  *ks;
 
@@ -1366,17 +1366,19 @@ ngx_gravitee_kafka_position(void *conf, ngx_gravitee_sub_t *sub,
          * (checked when it came: it decodes)
          */
 
-        if (ngx_gravitee_kafka_decode(&ksub->resume, &raw, pool) != NGX_OK) {
+        if (ngx_gravitee_kafka_decode(&ksub->resume, pos, pool) != NGX_OK) {
             return NGX_DECLINED;
         }
 
-        pos->len = raw.len;
-        pos->data = ngx_pnalloc(pool, raw.len);
-        if (pos->data == NULL) {
-            return NGX_ERROR;
-        }
+        if (pos->data == ksub->resume.data) {
+            /* text already: the resume itself goes when it is placed */
+            pos->data = ngx_pnalloc(pool, pos->len);
+            if (pos->data == NULL) {
+                return NGX_ERROR;
+            }
 
-        ngx_memcpy(pos->data, raw.data, raw.len);
+            ngx_memcpy(pos->data, ksub->resume.data, pos->len);
+        }
 
         return NGX_OK;
     }

@@ -378,7 +378,7 @@ ngx_gravitee_endpoint_t  ngx_gravitee_mqtt_endpoint = {
     ngx_gravitee_mqtt_cancel,
     ngx_gravitee_mqtt_init_process,
     ngx_gravitee_mqtt_exit_process,
-    NULL                        /* positions are not cursors */
+    NULL
 };
 
 
