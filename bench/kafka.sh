@@ -420,6 +420,29 @@ if [[ " $TESTS " == *" get "* ]]; then
     fi
 fi
 
+# The POST cell's loads against NGINX's own "return 202" (/pub-bare, no
+# module): what one HTTP request per record costs before any gateway
+# work, so the /pub figure can be read against a ceiling, not only kcat.
+post_bare() {
+    local per=$1 kr=$2 i pids="" s el c0 c1 okn pr
+    c0=$(cpu_ticks "$WORKER"); s=$(now)
+    for ((i = 1; i <= POST_CONC; i++)); do
+        "${LGC[@]}" "$LOADGEN" --publish "http://127.0.0.1:$PORT/pub-bare" --rate 1000000000 \
+            --count "$per" --size 100 --duration 120 --quiet > "$OUT/post-bare-$i.txt" 2>&1 &
+        pids="$pids $!"
+    done
+    BG_PIDS="$BG_PIDS $pids"
+    for p in $pids; do wait "$p" 2>/dev/null; done
+    el=$(since "$s"); c1=$(cpu_ticks "$WORKER")
+    cat "$OUT"/post-bare-*.txt > "$OUT/post-bare.txt"; rm -f "$OUT"/post-bare-*.txt
+    okn=$(awk '/^publish/ {for (i = 1; i <= NF; i++) {split($i, a, "="); if (a[1] == "ok") s += a[2]}} END {print s + 0}' "$OUT/post-bare.txt")
+    pr=$(calc %.0f "$okn / $el")
+    log "post-bare: $okn of $((per * POST_CONC)) POSTs answered 202 by NGINX alone in $el s: $pr/s, ratio to kcat -P $(calc %.2f "$pr / $kr")"
+    record post-bare - "$POST_CONC" "$((per * POST_CONC))" "$([ "$okn" = $((per * POST_CONC)) ] && echo 1 || echo 0)" \
+        "$el" "$pr" "$pr" kcat-P "$kr" "$(calc %.2f "$pr / $kr")" \
+        "worker_cpu_s=$(calc %.2f "($c1 - $c0) / $(getconf CLK_TCK)")"
+}
+
 if [[ " $TESTS " == *" post "* ]]; then
     CELL=post; c=$POST_COUNT
     topic bench-pub 4
@@ -458,6 +481,7 @@ if [[ " $TESTS " == *" post "* ]]; then
         log "post: $okn of $tot POSTs answered 202 in $el s over $POST_CONC connections: $pr/s, $((h1 - h0)) records on the topic; kcat -P $kr/s, ratio $ratio; resp p50 ${p50}ms"
         record post - "$POST_CONC" "$tot" "$ok" "$el" "$pr" "$pr" kcat-P "$kr" "$ratio" \
             "records_on_topic=$((h1 - h0)) resp_p50_ms=$p50 worker_cpu_s=$(calc %.2f "($c1 - $c0) / $(getconf CLK_TCK)")"
+        post_bare "$per" "$kr"
         stop_server
     else
         record post - "$POST_CONC" "$c" 0 - - - - - - start

@@ -163,6 +163,7 @@ static double     opt_rate;          /* connections/s (subscribers) or msgs/s */
 static long       opt_expect;
 static double     opt_duration;
 static int        opt_idle;
+static int        opt_spin;       /* --spin: never sleep in epoll_wait */
 static int        opt_hold;
 static int        summary_printed;
 static long       opt_slow;
@@ -1994,6 +1995,10 @@ run_subscribers(void)
             }
         }
 
+        if (opt_spin) {
+            timeout_ms = 0;
+        }
+
         nev = epoll_wait(ep, evs, MAX_EVENTS, timeout_ms);
         if (nev < 0) {
             if (errno == EINTR) {
@@ -2914,7 +2919,7 @@ main(int argc, char **argv)
         O_MODE = 256, O_URL, O_RATE, O_EXPECT, O_DURATION, O_IDLE, O_SLOW,
         O_LATENCY, O_PIN, O_SRC, O_MAXP, O_HST, O_HTTP10, O_NOLINGER,
         O_PUBLISH, O_COUNT, O_SIZE, O_QUIET, O_SLOWRCV, O_HOLD, O_WINDOW,
-        O_ANYDEST, O_TOPIC, O_KEEPALIVE, O_GET, O_HEADER, O_STATUS
+        O_ANYDEST, O_TOPIC, O_KEEPALIVE, O_GET, O_HEADER, O_STATUS, O_SPIN
     };
     static const struct option  lo[] = {
         { "mode", required_argument, NULL, O_MODE },
@@ -2923,6 +2928,7 @@ main(int argc, char **argv)
         { "expect", required_argument, NULL, O_EXPECT },
         { "duration", required_argument, NULL, O_DURATION },
         { "idle", no_argument, NULL, O_IDLE },
+        { "spin", no_argument, NULL, O_SPIN },
         { "hold", no_argument, NULL, O_HOLD },
         { "slow", required_argument, NULL, O_SLOW },
         { "slow-rcvbuf", required_argument, NULL, O_SLOWRCV },
@@ -2969,6 +2975,7 @@ main(int argc, char **argv)
         case O_EXPECT:    opt_expect = strtol(optarg, NULL, 10); break;
         case O_DURATION:  opt_duration = strtod(optarg, NULL); break;
         case O_IDLE:      opt_idle = 1; break;
+        case O_SPIN:      opt_spin = 1; break;
         case O_HOLD:      opt_hold = 1; break;
         case O_SLOW:      opt_slow = strtol(optarg, NULL, 10); break;
         case O_SLOWRCV:   opt_slow_rcvbuf = strtol(optarg, NULL, 10); break;

@@ -37,6 +37,7 @@ REPS=3
 N_LIST="100 1000"
 IDLE_N="1000 10000"
 RATE=50                 # messages/s published
+SPIN=()
 MSGS=500                # messages per CPU window, at least
 MIN_DELIV=100000        # ... and at least this many deliveries (N x msgs)
 SIZE=100
@@ -58,6 +59,10 @@ usage: $0 [options]
   --rate R         messages/s published (default $RATE)
   --msgs M         messages per CPU window, at least (default $MSGS; raised
                    so that N x M >= $MIN_DELIV deliveries)
+  --min-deliveries D  that floor (default $MIN_DELIV; 0 for small N)
+  --client-spin    the CPU test's subscribers poll without sleeping
+                   (loadgen --spin): on loopback a send also wakes its
+                   receiver, and that wake-up is charged to the sender
   --size B         message size (default $SIZE)
   --conn-rate R    subscriber connections per second (default $CONN_RATE)
   --settle S       s after all idle subscribers are up (default $SETTLE)
@@ -83,6 +88,8 @@ while [ $# -gt 0 ]; do
     --idle-n)     IDLE_N=$2; shift 2 ;;
     --rate)       RATE=$2; shift 2 ;;
     --msgs)       MSGS=$2; shift 2 ;;
+    --min-deliveries) MIN_DELIV=$2; shift 2 ;;
+    --client-spin) SPIN=(--spin); shift ;;
     --size)       SIZE=$2; shift 2 ;;
     --conn-rate)  CONN_RATE=$2; shift 2 ;;
     --settle)     SETTLE=$2; shift 2 ;;
@@ -354,7 +361,7 @@ cell_cpu() {   # cell_cpu REP SIDE N
     tmo=$((n / CONN_RATE + m / RATE + 60))
     "$LOADGEN" --mode "$(mode_of "$side")" --url "$(url_of "$side")" -n "$n" \
         --expect "$m" --latency --window --hold --rate "$CONN_RATE" \
-        --duration "$tmo" --quiet "${PIN[@]}" > "$f" 2>&1 &
+        --duration "$tmo" --quiet "${SPIN[@]}" "${PIN[@]}" > "$f" 2>&1 &
     CUR_LG=$!
     if ! wait_line "$f" '^setup_done' $((n / CONN_RATE + 30)) "$CUR_LG"; then
         log "cpu $side N=$n: subscribers not set up in time"

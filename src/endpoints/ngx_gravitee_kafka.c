@@ -1092,6 +1092,13 @@ ngx_gravitee_kafka_rdconf(ngx_gravitee_kafka_conf_t *kcf,
             || rd_kafka_conf_set(rdconf, "enable.idempotence", "true",
                                  errstr, size)
                != RD_KAFKA_CONF_OK
+            /*
+             * a POST or a WebSocket message waits for its delivery
+             * report: librdkafka's 5 ms of batching would be added to
+             * every one of them (bench/RESULTS.md, Kafka run 12)
+             */
+            || rd_kafka_conf_set(rdconf, "linger.ms", "1", errstr, size)
+               != RD_KAFKA_CONF_OK
             || rd_kafka_conf_set(rdconf, "compression.codec",
                                  compressions[kcf->compression],
                                  errstr, size)
