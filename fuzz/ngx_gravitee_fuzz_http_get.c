@@ -1033,6 +1033,7 @@ ngx_gravitee_fuzz_writers_run(const uint8_t *data, size_t size)
 
         /* the items as they come, one at a time, then the batch's end */
 
+        ngx_gravitee_out_release(&ctx.out);
         ngx_gravitee_out_init(&ctx.out, pool);
         ctx.format = f;
         ctx.nitems = 0;
@@ -1069,7 +1070,9 @@ ngx_gravitee_fuzz_writers_run(const uint8_t *data, size_t size)
         }
     }
 
-    /* what the request's cleanup does with the batch */
+    /* what the request's cleanup does with the batch and its buffers */
+
+    ngx_gravitee_out_release(&ctx.out);
 
     item = ngx_gravitee_fuzz_batch.elts;
 

@@ -76,7 +76,7 @@ sub ws_connect {
     print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
              . "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
              . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    my $h = read_until($s, qr/\r\n\r\n/);
+    my $h = read_head($s);
     return ($s, $h);
 }
 

@@ -34,7 +34,7 @@ sub start {
 sub ws_open {
     my ($sock) = @_;
     print $sock $HS;
-    my $head = read_until($sock, qr/\r\n\r\n/);
+    my $head = read_head($sock);
     like($head, qr{^HTTP/1\.1 101 }, 'handshake answered 101');
     return $sock;
 }
@@ -72,7 +72,7 @@ _EOC_
         url => "ws://127.0.0.1:$ngx->{port}/ws");
     print $sock $hs->to_string;
 
-    my $buf = read_until($sock, qr/\r\n\r\n/);
+    my $buf = read_head($sock);
     $hs->parse($buf);
     ok($hs->is_done, 'the library accepts the handshake (Sec-WebSocket-Accept)')
         or diag($hs->error // $buf);
@@ -275,7 +275,7 @@ subtest 'the quickstart: one text "mock message" a second' => sub {
     my $ngx = start('qs', $conf, master => 1);
     my $sock = tcp_connect($ngx->{port});
     print $sock $HS =~ s{^GET /ws }{GET /qs-message-api }r;
-    like(read_until($sock, qr/\r\n\r\n/), qr{^HTTP/1\.1 101 }, 'upgraded');
+    like(read_head($sock), qr{^HTTP/1\.1 101 }, 'upgraded');
 
     my @at;
     for (1 .. 2) {

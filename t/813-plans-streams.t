@@ -158,7 +158,7 @@ sub ws_open {
     print $sock join "\r\n", "GET $path HTTP/1.1", 'Host: localhost', 'Upgrade: websocket',
         'Connection: Upgrade', 'Sec-WebSocket-Version: 13',
         'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', @h, '', '';
-    my $head = read_until($sock, qr/\r\n\r\n/, 3);
+    my $head = read_head($sock, 3);
     return ($sock, $head);
 }
 

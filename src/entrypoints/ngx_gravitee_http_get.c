@@ -1613,6 +1613,13 @@ ngx_gravitee_out_reserve(ngx_gravitee_out_t *out, size_t n)
         return b->last;
     }
 
+    /* the link first: a kept buffer is released only from the chain */
+
+    cl = ngx_alloc_chain_link(out->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
     if (ngx_max(n, out->size) == NGX_GRAVITEE_OUT_MAX) {
         b = ngx_gravitee_out_kept(out);
 
@@ -1625,11 +1632,6 @@ ngx_gravitee_out_reserve(ngx_gravitee_out_t *out, size_t n)
     }
 
     out->size = ngx_min(out->size * 2, NGX_GRAVITEE_OUT_MAX);
-
-    cl = ngx_alloc_chain_link(out->pool);
-    if (cl == NULL) {
-        return NULL;
-    }
 
     cl->buf = b;
     cl->next = NULL;

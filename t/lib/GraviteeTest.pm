@@ -60,6 +60,9 @@ Test::Nginx::Socket is loaded (the project's t/lib one or openresty's).
   tcp_connect($port, tls => 0, timeout => 3, host => '127.0.0.1', sni => ...)
   read_until($sock, $qr_or_undef, $timeout = 3) -> data read (until match,
         EOF or timeout)
+  read_head($sock, $timeout = 3) -> a response head up to its blank line and
+        not a byte more: what follows (a WebSocket frame sent at once after
+        the 101) stays in the socket for ws_read_frame
   ws_frame($opcode, $payload, mask => 1, fin => 1) -> bytes
   ws_read_frame($sock, $timeout = 3) -> {fin, opcode, payload} or undef
   gen_self_signed_cert($dir, $cn = 'localhost') -> ($crt, $key)
@@ -91,7 +94,7 @@ use Cwd ();
 our @EXPORT = qw(start_nginx stop_nginx reload_nginx error_log_text
                  error_log_size wait_for_error_log worker_pids
                  nginx_check_config use_startup_error_log tcp_connect
-                 read_until ws_frame ws_read_frame gen_self_signed_cert
+                 read_until read_head ws_frame ws_read_frame gen_self_signed_cert
                  free_port browser_text http_exchange ws_handshake
                  sse_connect under_valgrind native_or_valgrind);
 
@@ -463,6 +466,18 @@ sub http_exchange {
     return $r;
 }
 
+# byte by byte: a frame the server sends right after its 101 arrives in the
+# same segment, and read_until's big reads would swallow it with the head
+sub read_head {
+    my ($sock, $timeout) = @_;
+    my $deadline = time + ($timeout // 3);
+    my $h = '';
+    while ($h !~ /\r\n\r\n\z/) {
+        _read_exact($sock, length($h) + 1, $deadline, \$h) or last;
+    }
+    return $h;
+}
+
 # a WebSocket client after its handshake: (socket, response head)
 sub ws_handshake {
     my ($port, $path, $timeout) = @_;
@@ -470,7 +485,7 @@ sub ws_handshake {
     print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
              . "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
              . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    my $h = read_until($s, qr/\r\n\r\n/, $timeout);
+    my $h = read_head($s, $timeout);
     return ($s, $h);
 }
 
