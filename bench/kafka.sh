@@ -420,26 +420,35 @@ if [[ " $TESTS " == *" get "* ]]; then
     fi
 fi
 
-# The POST cell's loads against NGINX's own "return 202" (/pub-bare, no
-# module): what one HTTP request per record costs before any gateway
-# work, so the /pub figure can be read against a ceiling, not only kcat.
-post_bare() {
-    local per=$1 kr=$2 i pids="" s el c0 c1 okn pr
-    c0=$(cpu_ticks "$WORKER"); s=$(now)
+# POST_CONC loadgen processes, each with one keep-alive connection and
+# PER POSTs of 100 bytes to PATH, one in flight: sets EL (wall time, s)
+# and OKN (POSTs answered 2xx); their output is in $OUT/NAME.txt.
+post_burst() {
+    local path=$1 name=$2 per=$3 i p pids="" s
+    s=$(now)
     for ((i = 1; i <= POST_CONC; i++)); do
-        "${LGC[@]}" "$LOADGEN" --publish "http://127.0.0.1:$PORT/pub-bare" --rate 1000000000 \
-            --count "$per" --size 100 --duration 120 --quiet > "$OUT/post-bare-$i.txt" 2>&1 &
+        "${LGC[@]}" "$LOADGEN" --publish "http://127.0.0.1:$PORT$path" --rate 1000000000 \
+            --count "$per" --size 100 --duration 120 --quiet > "$OUT/$name-$i.txt" 2>&1 &
         pids="$pids $!"
     done
     BG_PIDS="$BG_PIDS $pids"
     for p in $pids; do wait "$p" 2>/dev/null; done
-    el=$(since "$s"); c1=$(cpu_ticks "$WORKER")
-    cat "$OUT"/post-bare-*.txt > "$OUT/post-bare.txt"; rm -f "$OUT"/post-bare-*.txt
-    okn=$(awk '/^publish/ {for (i = 1; i <= NF; i++) {split($i, a, "="); if (a[1] == "ok") s += a[2]}} END {print s + 0}' "$OUT/post-bare.txt")
-    pr=$(calc %.0f "$okn / $el")
-    log "post-bare: $okn of $((per * POST_CONC)) POSTs answered 202 by NGINX alone in $el s: $pr/s, ratio to kcat -P $(calc %.2f "$pr / $kr")"
-    record post-bare - "$POST_CONC" "$((per * POST_CONC))" "$([ "$okn" = $((per * POST_CONC)) ] && echo 1 || echo 0)" \
-        "$el" "$pr" "$pr" kcat-P "$kr" "$(calc %.2f "$pr / $kr")" \
+    EL=$(since "$s")
+    cat "$OUT/$name"-[0-9]*.txt > "$OUT/$name.txt"; rm -f "$OUT/$name"-[0-9]*.txt
+    OKN=$(awk '/^publish/ {for (i = 1; i <= NF; i++) {split($i, a, "="); if (a[1] == "ok") s += a[2]}} END {print s + 0}' "$OUT/$name.txt")
+}
+
+# The POST cell's loads against NGINX's own "return 202" (/pub-bare, no
+# module): what one HTTP request per record costs before any gateway
+# work, so the /pub figure can be read against a ceiling, not only kcat.
+post_bare() {
+    local per=$1 kr=$2 c0 c1 pr tot
+    tot=$((per * POST_CONC)); c0=$(cpu_ticks "$WORKER")
+    post_burst /pub-bare post-bare "$per"
+    c1=$(cpu_ticks "$WORKER"); pr=$(calc %.0f "$OKN / $EL")
+    log "post-bare: $OKN of $tot POSTs answered 202 by NGINX alone in $EL s: $pr/s, ratio to kcat -P $(calc %.2f "$pr / $kr")"
+    record post-bare - "$POST_CONC" "$tot" "$([ "$OKN" = "$tot" ] && echo 1 || echo 0)" \
+        "$EL" "$pr" "$pr" kcat-P "$kr" "$(calc %.2f "$pr / $kr")" \
         "worker_cpu_s=$(calc %.2f "($c1 - $c0) / $(getconf CLK_TCK)")"
 }
 
@@ -464,17 +473,9 @@ if [[ " $TESTS " == *" post "* ]]; then
         # warm-up: the worker's producer starts with the first publication
         "${LGC[@]}" "$LOADGEN" --publish "http://127.0.0.1:$PORT/pub" --count 1 --quiet > /dev/null 2>&1
         h0=$(high_sum bench-pub 4); c0=$(cpu_ticks "$WORKER")
-        per=$((c / POST_CONC)); pids=""; s=$(now)
-        for ((i = 1; i <= POST_CONC; i++)); do
-            "${LGC[@]}" "$LOADGEN" --publish "http://127.0.0.1:$PORT/pub" --rate 1000000000 \
-                --count "$per" --size 100 --duration 120 --quiet > "$OUT/post-$i.txt" 2>&1 &
-            pids="$pids $!"
-        done
-        BG_PIDS="$BG_PIDS $pids"
-        for p in $pids; do wait "$p" 2>/dev/null; done
-        el=$(since "$s"); c1=$(cpu_ticks "$WORKER"); h1=$(high_sum bench-pub 4)
-        cat "$OUT"/post-*.txt > "$OUT/post.txt"; rm -f "$OUT"/post-*.txt
-        okn=$(awk '/^publish/ {for (i = 1; i <= NF; i++) {split($i, a, "="); if (a[1] == "ok") s += a[2]}} END {print s + 0}' "$OUT/post.txt")
+        per=$((c / POST_CONC))
+        post_burst /pub post "$per"
+        el=$EL; okn=$OKN; c1=$(cpu_ticks "$WORKER"); h1=$(high_sum bench-pub 4)
         p50=$(awk '/^publish/ {for (i = 1; i <= NF; i++) {split($i, a, "="); if (a[1] == "resp_p50_ms") print a[2]}}' "$OUT/post.txt" | median)
         tot=$((per * POST_CONC)); ok=0; [ "$okn" = "$tot" ] && [ $((h1 - h0)) = "$tot" ] && ok=1
         pr=$(calc %.0f "$okn / $el"); ratio=$(calc %.2f "$pr / $kr")
